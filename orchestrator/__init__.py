@@ -1,0 +1,1 @@
+"""Celery orchestrator tasks (distributed mode). Not built yet: see the README status."""

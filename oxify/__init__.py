@@ -1,0 +1,59 @@
+"""oxify: run AI workflows (DAGs of LLM calls, retrieval, code, tools, branches) in-process
+or distributed on Celery + Redis.
+
+>>> import oxify
+>>> wf = oxify.load_workflow("examples/diamond.json")          # doctest: +SKIP
+>>> result = oxify.Engine().run(wf, {"x": 3})                  # doctest: +SKIP
+>>> result.state, result.outputs                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from oxify.engine.state import ExecutionState, NodeState
+from oxify.engine.validate import ValidationReport, validate
+from oxify.errors import (
+    ConfigError,
+    NodeError,
+    OxifyError,
+    ValidationError,
+    WorkflowError,
+)
+from oxify.events import Event
+from oxify.execution import ExecutionConfig, ExecutionResult, NodeResult
+from oxify.hooks import Hooks
+from oxify.local import Engine, Execution
+from oxify.model import Edge, Node, Workflow, dumps_workflow, load_workflow, parse_workflow, save_workflow
+from oxify.nodes.base import NodeContext, Routed
+from oxify.nodes.registry import NodeRegistry
+
+__all__ = [
+    "ConfigError",
+    "Edge",
+    "Engine",
+    "Event",
+    "Execution",
+    "ExecutionConfig",
+    "ExecutionResult",
+    "ExecutionState",
+    "Hooks",
+    "Node",
+    "NodeContext",
+    "NodeError",
+    "NodeRegistry",
+    "NodeResult",
+    "NodeState",
+    "OxifyError",
+    "Routed",
+    "ValidationError",
+    "ValidationReport",
+    "Workflow",
+    "WorkflowError",
+    "__version__",
+    "dumps_workflow",
+    "load_workflow",
+    "parse_workflow",
+    "save_workflow",
+    "validate",
+]

@@ -1,0 +1,226 @@
+"""The ``oxify`` command line.
+
+Exit codes: 0 the execution completed (or the workflow is valid), 1 it failed or was
+cancelled, 2 the workflow is invalid or the command was used wrongly. Errors are printed as
+one line per problem on stderr, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from oxify import __version__
+from oxify.errors import ConfigError, ExecutionError, OxifyError, ValidationError, WorkflowError
+from oxify.model.io import load_workflow, parse_text
+from oxify.model.issues import Issue
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A bad command-line argument (exit code 2)."""
+
+
+def _parse_assignment(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"-i expects key=value, got {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
+
+
+def _read_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    if args.inputs_file:
+        path = Path(args.inputs_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"--inputs-file {path}: {e.strerror or e}") from None
+        fmt = "yaml" if path.suffix.lower() in (".yaml", ".yml") else "json"
+        data = parse_text(text, fmt, source=str(path))
+        if not isinstance(data, dict):
+            raise UsageError(f"--inputs-file {path}: expected an object of input values")
+        inputs.update(data)
+    for item in args.input or []:
+        key, value = _parse_assignment(item)
+        inputs[key] = value
+    return inputs
+
+
+def _print_issues(issues: list[Issue], stream: TextIO) -> None:
+    for issue in issues:
+        print(f"{issue}", file=stream)
+
+
+# -- commands --------------------------------------------------------------------------------
+def cmd_validate(args: argparse.Namespace) -> int:
+    from oxify.engine.plan import build_plan
+    from oxify.engine.validate import validate
+
+    workflow = load_workflow(args.file)
+    report = validate(workflow)
+    if args.json:
+        doc = {"valid": report.ok, "issues": [i.to_dict() for i in report.issues]}
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK if report.ok else EXIT_USAGE
+    _print_issues(report.warnings, sys.stderr)
+    if not report.ok:
+        _print_issues(report.errors, sys.stderr)
+        n = len(report.errors)
+        print(f"{args.file}: invalid ({n} error{'s' if n != 1 else ''})", file=sys.stderr)
+        return EXIT_USAGE
+    plan = build_plan(workflow)
+    print(
+        f"{args.file}: valid ({len(workflow.nodes)} nodes, {len(workflow.edges)} edges, "
+        f"{len(plan.levels)} levels, {len(report.warnings)} warnings)"
+    )
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from oxify.engine.validate import ensure_valid
+
+    workflow = load_workflow(args.file)
+    plan = ensure_valid(workflow)
+    nodes = workflow.nodes_by_id
+    if args.json:
+        levels = [
+            [{"id": n, "name": nodes[n].name, "kind": nodes[n].kind_name} for n in level]
+            for level in plan.levels
+        ]
+        print(json.dumps({"levels": levels}, indent=2))
+        return EXIT_OK
+    for i, level in enumerate(plan.levels):
+        names = ", ".join(f"{nodes[n].name} [{nodes[n].kind_name}]" for n in level)
+        print(f"level {i}: {names}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from oxify.execution import ExecutionConfig
+    from oxify.local import Engine
+    from oxify.progress import Progress
+
+    inputs = _read_inputs(args)
+    options: dict[str, Any] = {"mode": args.mode, "continue_on_error": args.continue_on_error}
+    if args.max_concurrency is not None:
+        options["max_concurrent_nodes"] = args.max_concurrency
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    if args.node_timeout is not None:
+        options["node_timeout"] = args.node_timeout
+    config = ExecutionConfig.make(**options)
+    workflow = load_workflow(args.file)
+    engine = Engine()
+    show = not args.json and not args.quiet and (args.progress or sys.stderr.isatty())
+    progress = Progress(workflow, sys.stderr, live=sys.stderr.isatty()) if show else None
+    result = engine.run(workflow, inputs, config, on_event=progress.on_event if progress else None)
+    if progress is not None:
+        progress.close()
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_result(result)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _print_result(result: Any) -> None:
+    duration = f" in {result.duration:.3f} s" if result.duration is not None else ""
+    print(f"execution {result.execution_id}: {result.state.value}{duration}")
+    if result.error:
+        print(f"error: {result.error}")
+    for node_id in result.failed_nodes:
+        node = result.nodes[node_id]
+        print(f"failed: {node.name} ({node_id}): {node.error}")
+    print(json.dumps(result.outputs, indent=2, ensure_ascii=False))
+
+
+# -- parser ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oxify",
+        description="Run AI workflows (OxiFY format, JSON or YAML) embedded or on Celery + Redis.",
+        epilog="Exit codes: 0 completed/valid, 1 failed or cancelled, 2 invalid workflow or usage.",
+    )
+    parser.add_argument("--version", action="version", version=f"oxify {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("validate", help="check a workflow file and list every problem")
+    p.add_argument("file", metavar="FILE", help="workflow file (.json, .yaml)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("plan", help="show the execution levels of a workflow")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print the levels as JSON")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser(
+        "run",
+        help="run a workflow in-process and print its result",
+        description="Run a workflow in-process (embedded mode: no Redis, no workers).",
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "-i", "--input", action="append", metavar="KEY=VALUE",
+        help="a workflow input; VALUE is parsed as JSON when it can be (-i n=3 gives a number)",
+    )
+    p.add_argument("--inputs-file", metavar="F", help="a JSON or YAML object of inputs")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON document")
+    p.add_argument(
+        "--mode", choices=("levels", "dataflow"), default="levels",
+        help="levels: a DAG level at a time (default); dataflow: each node as soon as its "
+        "dependencies are done",
+    )
+    p.add_argument("--max-concurrency", type=int, metavar="N", help="nodes running at once (default 32)")
+    p.add_argument("--timeout", type=float, metavar="S", help="time limit for the whole run, seconds")
+    p.add_argument("--node-timeout", type=float, metavar="S", help="default per-attempt node time limit")
+    p.add_argument(
+        "--continue-on-error", action="store_true",
+        help="a failed node does not fail the run; its dependents are skipped",
+    )
+    p.add_argument("--progress", action="store_true", help="show progress even when not on a terminal")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except ValidationError as e:
+        errors = [i for i in e.issues if i.severity == "error"]
+        _print_issues(errors, sys.stderr)
+        print(f"oxify: error: {args.file}: invalid workflow ({len(errors)} problems)", file=sys.stderr)
+        return EXIT_USAGE
+    except (WorkflowError, ConfigError, UsageError) as e:
+        print(f"oxify: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ExecutionError as e:
+        print(f"oxify: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except OxifyError as e:
+        print(f"oxify: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("oxify: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure core: validation, planning, templates, conditions, state machine."""

@@ -1,0 +1,429 @@
+"""The execution state machine: pure, shared by the embedded and the distributed runner.
+
+Given an :class:`ExecutionRecord` and an event (start, node started, node succeeded, node
+failed, cancel), the machine updates the record and returns :data:`Action` values that tell
+the runner what to do (run these nodes, possibly after a delay; cancel those) and what
+happened (levels, skips, retries, the end of the execution). It performs no I/O, reads no
+clock (``now`` is passed in) and draws jitter from a ``random.Random`` it is given.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from oxify.engine.plan import Plan
+from oxify.engine.state import (
+    ExecutionRecord,
+    ExecutionState,
+    NodeRecord,
+    NodeState,
+    SkipReason,
+)
+from oxify.model.workflow import RetryConfig, UseDefault, Workflow
+
+Mode = Literal["levels", "dataflow"]
+MODES: tuple[Mode, ...] = ("levels", "dataflow")
+
+JITTER = 0.1
+"""Retry delays are stretched by a random factor in ``[1, 1 + JITTER)``."""
+
+
+# -- actions ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunNode:
+    """Run attempt ``attempt`` (1-based) of a node, ``delay`` seconds from now."""
+
+    node_id: str
+    attempt: int
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class NodeRetrying:
+    """A failed attempt will be retried (a ``RunNode`` with the delay follows)."""
+
+    node_id: str
+    attempt: int
+    delay: float
+    error: str
+
+
+@dataclass(frozen=True)
+class NodeFinished:
+    """A node reached a terminal state (succeeded, failed, skipped)."""
+
+    node_id: str
+    state: NodeState
+
+
+@dataclass(frozen=True)
+class LevelStarted:
+    level: int
+    node_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LevelCompleted:
+    level: int
+
+
+@dataclass(frozen=True)
+class CancelNodes:
+    """Stop these queued or running nodes; their results will be ignored."""
+
+    node_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExecutionFinished:
+    state: ExecutionState
+    error: str | None = None
+
+
+Action = (
+    RunNode
+    | NodeRetrying
+    | NodeFinished
+    | LevelStarted
+    | LevelCompleted
+    | CancelNodes
+    | ExecutionFinished
+)
+
+
+@dataclass(frozen=True)
+class NodeFailure:
+    """How an attempt failed: the message, whether retrying may help, whether it timed out."""
+
+    message: str
+    retryable: bool = False
+    timed_out: bool = False
+
+
+def retry_delay(policy: RetryConfig, attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before attempt ``attempt + 1`` after attempt ``attempt`` failed.
+
+    ``min(initial * multiplier**(attempt-1), max)``, stretched by up to ``JITTER`` at random.
+    """
+    base_ms = policy.initial_delay_ms * policy.backoff_multiplier ** (attempt - 1)
+    capped = min(base_ms, float(policy.max_delay_ms)) / 1000.0
+    return capped * (1.0 + (rng.random() * JITTER if rng is not None else 0.0))
+
+
+def parse_default(text: str) -> Any:
+    """A ``UseDefault`` value: JSON when it parses, else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class Machine:
+    """Drives one workflow's executions. Create one per (workflow, plan, options)."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        plan: Plan,
+        *,
+        mode: Mode = "levels",
+        continue_on_error: bool = False,
+        rng: random.Random | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown scheduling mode {mode!r} (known: {', '.join(MODES)})")
+        self.workflow = workflow
+        self.plan = plan
+        self.mode: Mode = mode
+        self.continue_on_error = continue_on_error
+        self.rng = rng or random.Random()
+        self._routers = {n.id for n in workflow.nodes if n.kind.type in ("IfElse", "Switch")}
+
+    # -- records ----------------------------------------------------------------------------
+    def new_record(self, execution_id: str, inputs: dict[str, Any]) -> ExecutionRecord:
+        """A fresh record for an execution of this machine's workflow."""
+        plan = self.plan
+        return ExecutionRecord(
+            execution_id=execution_id,
+            workflow_id=self.workflow.metadata.id,
+            workflow_hash=self.workflow.content_hash,
+            mode=self.mode,
+            inputs=inputs,
+            nodes={n: NodeRecord() for n in plan.order},
+            pending_preds={n: len(plan.preds[n]) for n in plan.order},
+            level_remaining=[len(level) for level in plan.levels],
+        )
+
+    # -- events -----------------------------------------------------------------------------
+    def start(self, record: ExecutionRecord, now: float) -> list[Action]:
+        """Begin the execution: the first nodes to run (and skips, level events)."""
+        if record.state is not ExecutionState.PENDING:
+            return []
+        record.state = ExecutionState.RUNNING
+        record.started_at = now
+        actions: list[Action] = []
+        if not self.plan.order:
+            return self._finish(record, now, actions)
+        if self.mode == "levels":
+            self._open_level(record, 0, now, actions)
+            self._advance_levels(record, now, actions)
+        else:
+            self._decide_all(
+                record, [n for n in self.plan.order if not self.plan.preds[n]], now, actions
+            )
+        return actions
+
+    def node_started(self, record: ExecutionRecord, node_id: str, attempt: int, now: float) -> bool:
+        """A runner began attempt ``attempt``. False if that attempt is stale (ignore it)."""
+        node = record.nodes[node_id]
+        if record.state is not ExecutionState.RUNNING or node.attempts != attempt:
+            return False
+        if node.state not in (NodeState.QUEUED, NodeState.RUNNING):
+            return False
+        node.state = NodeState.RUNNING
+        if node.started_at is None:
+            node.started_at = now
+        return True
+
+    def node_succeeded(
+        self,
+        record: ExecutionRecord,
+        node_id: str,
+        attempt: int,
+        output: Any,
+        now: float,
+        routes: Iterable[str] | None = None,
+    ) -> list[Action]:
+        """Attempt ``attempt`` returned ``output`` (routers also name the successors to run)."""
+        node = record.nodes[node_id]
+        if not self._current(record, node, attempt):
+            return []
+        node.output = output
+        node.error = None
+        if node_id in self._routers:
+            node.routes = tuple(routes or ())
+        actions: list[Action] = []
+        self._terminal(record, node_id, NodeState.SUCCEEDED, now, actions)
+        return actions
+
+    def node_failed(
+        self, record: ExecutionRecord, node_id: str, attempt: int, failure: NodeFailure, now: float
+    ) -> list[Action]:
+        """Attempt ``attempt`` failed: retry, apply the timeout action, or fail."""
+        node = record.nodes[node_id]
+        if not self._current(record, node, attempt):
+            return []
+        actions: list[Action] = []
+        wf_node = self.workflow.nodes_by_id[node_id]
+        policy = wf_node.retry_config
+        if failure.retryable and policy is not None and attempt <= policy.max_retries:
+            delay = retry_delay(policy, attempt, self.rng)
+            node.error = failure.message
+            node.state = NodeState.QUEUED
+            node.attempts = attempt + 1
+            actions.append(NodeRetrying(node_id, attempt, delay, failure.message))
+            actions.append(RunNode(node_id, attempt + 1, delay))
+            return actions
+        timeout = wf_node.timeout_config
+        if failure.timed_out and timeout is not None and timeout.timeout_action != "Fail":
+            if isinstance(timeout.timeout_action, UseDefault):
+                node.output = parse_default(timeout.timeout_action.UseDefault)
+                node.error = failure.message
+                self._terminal(record, node_id, NodeState.SUCCEEDED, now, actions)
+            else:
+                node.error = failure.message
+                node.skip_reason = SkipReason.TIMEOUT
+                self._terminal(record, node_id, NodeState.SKIPPED, now, actions)
+            return actions
+        node.error = failure.message
+        if not self.continue_on_error:
+            node.state = NodeState.FAILED
+            node.finished_at = now
+            record.failed_nodes.append(node_id)
+            actions.append(NodeFinished(node_id, NodeState.FAILED))
+            label = wf_node.label
+            return self._stop(
+                record,
+                ExecutionState.FAILED,
+                f"node {label} failed: {failure.message}",
+                now,
+                actions,
+            )
+        record.failed_nodes.append(node_id)
+        self._terminal(record, node_id, NodeState.FAILED, now, actions)
+        return actions
+
+    def cancel(
+        self, record: ExecutionRecord, now: float, reason: str | None = None
+    ) -> list[Action]:
+        """Cancel the execution: queued and running nodes are stopped."""
+        if record.state.terminal:
+            return []
+        return self._stop(record, ExecutionState.CANCELLED, reason, now, [])
+
+    def fail(self, record: ExecutionRecord, error: str, now: float) -> list[Action]:
+        """Fail the whole execution (for example, its time limit passed)."""
+        if record.state.terminal:
+            return []
+        return self._stop(record, ExecutionState.FAILED, error, now, [])
+
+    # -- internals --------------------------------------------------------------------------
+    @staticmethod
+    def _current(record: ExecutionRecord, node: NodeRecord, attempt: int) -> bool:
+        return (
+            record.state is ExecutionState.RUNNING
+            and node.attempts == attempt
+            and node.state in (NodeState.QUEUED, NodeState.RUNNING)
+        )
+
+    def _stop(
+        self,
+        record: ExecutionRecord,
+        state: ExecutionState,
+        error: str | None,
+        now: float,
+        actions: list[Action],
+    ) -> list[Action]:
+        active = tuple(
+            n
+            for n, rec in record.nodes.items()
+            if rec.state in (NodeState.QUEUED, NodeState.RUNNING)
+        )
+        for rec in record.nodes.values():
+            if not rec.state.terminal:
+                rec.state = NodeState.CANCELLED
+                if rec.started_at is not None:
+                    rec.finished_at = now
+        if active:
+            actions.append(CancelNodes(active))
+        record.state = state
+        record.error = error
+        record.finished_at = now
+        actions.append(ExecutionFinished(state, error))
+        return actions
+
+    def _terminal(
+        self,
+        record: ExecutionRecord,
+        node_id: str,
+        state: NodeState,
+        now: float,
+        actions: list[Action],
+    ) -> None:
+        """Mark a node finished, then release whatever that makes ready."""
+        self._mark(record, node_id, state, now, actions)
+        if self.mode == "levels":
+            self._advance_levels(record, now, actions)
+        elif record.finished_count == len(record.nodes):
+            self._finish(record, now, actions)
+
+    def _mark(
+        self,
+        record: ExecutionRecord,
+        node_id: str,
+        state: NodeState,
+        now: float,
+        actions: list[Action],
+    ) -> None:
+        """Record a terminal state and update the counters. In dataflow mode, decide every
+        successor whose dependencies are now all finished (skips cascade, iteratively)."""
+        work = [(node_id, state)]
+        while work:
+            nid, st = work.pop()
+            rec = record.nodes[nid]
+            rec.state = st
+            rec.finished_at = now
+            record.finished_count += 1
+            record.level_remaining[self.plan.level_of[nid]] -= 1
+            actions.append(NodeFinished(nid, st))
+            for s in self.plan.succs[nid]:
+                record.pending_preds[s] -= 1
+                if self.mode == "dataflow" and record.pending_preds[s] == 0:
+                    verdict = self._verdict(record, s)
+                    if verdict is None:
+                        self._queue(record, s, actions)
+                    else:
+                        record.nodes[s].skip_reason = verdict
+                        work.append((s, NodeState.SKIPPED))
+
+    def _advance_levels(self, record: ExecutionRecord, now: float, actions: list[Action]) -> None:
+        """Levels mode: close every finished level and open the next, until one has work."""
+        levels = self.plan.levels
+        while (
+            record.state is ExecutionState.RUNNING
+            and record.level_remaining[record.current_level] == 0
+        ):
+            done = record.current_level
+            actions.append(LevelCompleted(done))
+            if done + 1 == len(levels):
+                self._finish(record, now, actions)
+                return
+            record.current_level = done + 1
+            self._open_level(record, done + 1, now, actions)
+
+    def _open_level(
+        self, record: ExecutionRecord, level: int, now: float, actions: list[Action]
+    ) -> None:
+        ids = self.plan.levels[level]
+        actions.append(LevelStarted(level, ids))
+        skipped: list[tuple[str, SkipReason]] = []
+        for nid in ids:
+            verdict = self._verdict(record, nid)
+            if verdict is None:
+                self._queue(record, nid, actions)
+            else:
+                skipped.append((nid, verdict))
+        for nid, verdict in skipped:
+            record.nodes[nid].skip_reason = verdict
+            self._mark(record, nid, NodeState.SKIPPED, now, actions)
+
+    def _decide_all(
+        self, record: ExecutionRecord, ids: list[str], now: float, actions: list[Action]
+    ) -> None:
+        for nid in ids:
+            verdict = self._verdict(record, nid)
+            if verdict is None:
+                self._queue(record, nid, actions)
+            else:
+                record.nodes[nid].skip_reason = verdict
+                self._mark(record, nid, NodeState.SKIPPED, now, actions)
+        if record.finished_count == len(record.nodes):
+            self._finish(record, now, actions)
+
+    def _queue(self, record: ExecutionRecord, node_id: str, actions: list[Action]) -> None:
+        rec = record.nodes[node_id]
+        rec.state = NodeState.QUEUED
+        rec.attempts = 1
+        actions.append(RunNode(node_id, 1))
+
+    def _verdict(self, record: ExecutionRecord, node_id: str) -> SkipReason | None:
+        """None to run the node, or why it is skipped. All its dependencies are finished."""
+        preds = self.plan.preds[node_id]
+        if not preds:
+            return None
+        active = False
+        pruned = False
+        for p in preds:
+            rec = record.nodes[p]
+            if rec.state is NodeState.FAILED or rec.skip_reason is SkipReason.UPSTREAM_FAILED:
+                return SkipReason.UPSTREAM_FAILED
+            if rec.state is NodeState.SUCCEEDED:
+                if rec.routes is None or node_id in rec.routes:
+                    active = True
+                else:
+                    pruned = True
+            elif rec.skip_reason is SkipReason.BRANCH_NOT_TAKEN:
+                pruned = True
+        if active:
+            return None
+        return SkipReason.BRANCH_NOT_TAKEN if pruned else SkipReason.UPSTREAM_SKIPPED
+
+    def _finish(self, record: ExecutionRecord, now: float, actions: list[Action]) -> list[Action]:
+        record.state = ExecutionState.COMPLETED
+        record.finished_at = now
+        actions.append(ExecutionFinished(ExecutionState.COMPLETED, None))
+        return actions

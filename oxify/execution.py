@@ -1,0 +1,157 @@
+"""Execution options and results, shared by the embedded and the distributed runner."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from oxify.engine.state import ExecutionState, NodeState
+from oxify.errors import ConfigError
+
+_CHECKPOINT = re.compile(r"^(never|every_level|every_n_levels:[1-9]\d*|every_n_nodes:[1-9]\d*)$")
+
+DEFAULT_MAX_CONCURRENT_NODES = 32
+
+
+class ExecutionConfig(BaseModel):
+    """How to run an execution. All durations are seconds.
+
+    - ``mode``: ``"levels"`` runs DAG level N entirely before level N+1; ``"dataflow"`` starts
+      each node as soon as its own dependencies are done.
+    - ``max_concurrent_nodes``: nodes running at once (embedded mode).
+    - ``timeout``: limit for the whole execution; ``node_timeout``: per-attempt limit for nodes
+      without a ``timeout_config``.
+    - ``continue_on_error``: a failed node does not fail the run; its dependents are skipped.
+    - ``checkpoint_frequency``: ``never``, ``every_level``, ``every_n_levels:N`` or
+      ``every_n_nodes:N``.
+    - ``seed``: seeds the retry jitter (for reproducible tests).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["levels", "dataflow"] = "levels"
+    max_concurrent_nodes: int = Field(default=DEFAULT_MAX_CONCURRENT_NODES, ge=1, le=10_000)
+    timeout: float | None = Field(default=None, gt=0)
+    node_timeout: float | None = Field(default=None, gt=0)
+    continue_on_error: bool = False
+    checkpoint_frequency: str = "never"
+    seed: int | None = None
+
+    @field_validator("checkpoint_frequency")
+    @classmethod
+    def _check_frequency(cls, value: str) -> str:
+        if not _CHECKPOINT.match(value):
+            raise ValueError(
+                "must be never, every_level, every_n_levels:N or every_n_nodes:N (N >= 1)"
+            )
+        return value
+
+    @classmethod
+    def make(cls, **options: Any) -> ExecutionConfig:
+        """Build from keyword arguments; a bad option raises :class:`ConfigError`."""
+        try:
+            return cls(**options)
+        except pydantic.ValidationError as e:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+                for err in e.errors()
+            )
+            raise ConfigError(f"invalid execution config: {problems}") from None
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """What happened to one node. Times are seconds since the epoch."""
+
+    node_id: str
+    name: str
+    kind: str
+    state: NodeState
+    output: Any = None
+    error: str | None = None
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    skip_reason: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "state": self.state.value,
+            "output": self.output,
+            "error": self.error,
+            "attempts": self.attempts,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "skip_reason": self.skip_reason,
+        }
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """The outcome of an execution: its state, the workflow's result and every node's record.
+
+    ``outputs`` is the End node's output (see the README); ``failed_nodes`` lists the nodes
+    that failed (with ``continue_on_error`` the run can complete with some of them).
+    """
+
+    execution_id: str
+    workflow_id: str
+    state: ExecutionState
+    outputs: Any
+    nodes: dict[str, NodeResult]
+    error: str | None = None
+    failed_nodes: list[str] = field(default_factory=list)
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state is ExecutionState.COMPLETED
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def node(self, ref: str) -> NodeResult:
+        """A node's result by id or by name."""
+        if ref in self.nodes:
+            return self.nodes[ref]
+        for result in self.nodes.values():
+            if result.name == ref:
+                return result
+        raise KeyError(ref)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document ``oxify run --json`` prints."""
+        return {
+            "execution_id": self.execution_id,
+            "workflow_id": self.workflow_id,
+            "state": self.state.value,
+            "outputs": self.outputs,
+            "error": self.error,
+            "failed_nodes": list(self.failed_nodes),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "nodes": {nid: r.to_dict() for nid, r in self.nodes.items()},
+        }

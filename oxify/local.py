@@ -1,0 +1,668 @@
+"""The embedded runner: the engine's state machine driven in-process, nodes on threads.
+
+``Engine.run()`` drives the execution on the calling thread and returns its result;
+``Engine.start()`` drives it on a background thread and returns an :class:`Execution` handle
+(``wait``, ``cancel``, ``events``). No Redis, no workers: for development, tests, small jobs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from oxify import events as ev
+from oxify.engine.machine import (
+    Action,
+    CancelNodes,
+    ExecutionFinished,
+    LevelCompleted,
+    LevelStarted,
+    Machine,
+    NodeFailure,
+    NodeFinished,
+    NodeRetrying,
+    RunNode,
+)
+from oxify.engine.plan import Plan, PlanCache
+from oxify.engine.scope import AMBIGUOUS, Scope
+from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
+from oxify.engine.validate import ValidationReport, ensure_valid, validate
+from oxify.errors import ConfigError, ExecutionError, NodeTimeoutError, is_retryable
+from oxify.events import Event
+from oxify.execution import ExecutionConfig, ExecutionResult, NodeResult
+from oxify.hooks import Hooks
+from oxify.model.io import load_workflow
+from oxify.model.workflow import Workflow
+from oxify.nodes.base import NodeContext, Routed
+from oxify.nodes.registry import ExecutorSpec, NodeRegistry
+
+log = logging.getLogger("oxify")
+
+EventCallback = Callable[[Event], None]
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _json_copy(value: Any) -> Any:
+    """A JSON-clean copy of a node output (what the distributed runner would store)."""
+    if isinstance(value, _SCALARS):
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            raise ValueError("output is not JSON: NaN or infinity")
+        return value
+    return json.loads(json.dumps(value, allow_nan=False))
+
+
+def _failure(error: BaseException) -> NodeFailure:
+    from oxify.errors import OxifyError
+
+    message = str(error) if isinstance(error, OxifyError) else f"{type(error).__name__}: {error}"
+    return NodeFailure(message, is_retryable(error), isinstance(error, NodeTimeoutError))
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of a JSON value (so a node can never change another node's output)."""
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
+
+
+class _UpstreamOutputs(Mapping[str, Any]):
+    """Outputs of the succeeded nodes among ``upstream`` (a live view; values are copied
+    when read, as a distributed worker would receive them)."""
+
+    def __init__(self, record: ExecutionRecord, upstream: Collection[str]) -> None:
+        self._record = record
+        self._upstream = upstream
+
+    def __getitem__(self, node_id: str) -> Any:
+        if node_id in self._upstream:
+            rec = self._record.nodes[node_id]
+            if rec.state is NodeState.SUCCEEDED:
+                return _clone(rec.output)
+        raise KeyError(node_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return (n for n in self._upstream if self._record.nodes[n].state is NodeState.SUCCEEDED)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+@dataclass(eq=False)
+class _Attempt:
+    node_id: str
+    attempt: int
+    ctx: NodeContext
+    spec: ExecutorSpec
+    abandoned: bool = False
+
+
+class _WorkerPool:
+    """Threads that run node attempts. A timed-out attempt's thread is abandoned (Python
+    cannot kill a thread): the pool grows by one until that thread finishes and exits."""
+
+    def __init__(self, size: int, name: str, run: Callable[[_Attempt], None]) -> None:
+        self._jobs: queue.SimpleQueue[_Attempt | None] = queue.SimpleQueue()
+        self._limit = size
+        self._alive = 0
+        self._idle = 0
+        self._lock = threading.Lock()
+        self._name = name
+        self._run = run
+        self._counter = itertools.count()
+
+    def submit(self, job: _Attempt) -> None:
+        self._jobs.put(job)
+        with self._lock:
+            if self._idle > 0:
+                self._idle -= 1
+                return
+            if self._alive >= self._limit:
+                return
+            self._alive += 1
+        threading.Thread(
+            target=self._work, name=f"{self._name}-{next(self._counter)}", daemon=True
+        ).start()
+
+    def abandon(self, job: _Attempt) -> None:
+        job.abandoned = True
+        with self._lock:
+            self._limit += 1
+
+    def shutdown(self) -> None:
+        with self._lock:
+            alive = self._alive
+        for _ in range(alive):
+            self._jobs.put(None)
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                with self._lock:
+                    self._alive -= 1
+                return
+            self._run(job)
+            with self._lock:
+                if job.abandoned:
+                    self._limit -= 1
+                    self._alive -= 1
+                    return
+                self._idle += 1
+
+
+class Execution:
+    """One embedded execution. Obtain it from :meth:`Engine.start`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        workflow: Workflow,
+        plan: Plan,
+        inputs: dict[str, Any],
+        config: ExecutionConfig,
+        execution_id: str,
+        on_event: EventCallback | None,
+    ) -> None:
+        self.id = execution_id
+        self.workflow = workflow
+        self.config = config
+        self._engine = engine
+        self._plan = plan
+        self._on_event = on_event
+        self.machine = Machine(
+            workflow,
+            plan,
+            mode=config.mode,
+            continue_on_error=config.continue_on_error,
+            rng=random.Random(config.seed),
+        )
+        self.record = self.machine.new_record(execution_id, inputs)
+        self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._timers: list[tuple[float, int, tuple[Any, ...]]] = []
+        self._timer_seq = itertools.count()
+        self._ready: deque[tuple[str, int]] = deque()
+        self._running: dict[str, _Attempt] = {}
+        self._pool: _WorkerPool | None = None
+        self._events: list[Event] = []
+        self._cond = threading.Condition()
+        self._finished = threading.Event()
+        self._result: ExecutionResult | None = None
+        self._names = self._name_index(workflow)
+        self._successors_done = 0
+
+    # -- public handle ---------------------------------------------------------------------
+    @property
+    def state(self) -> ExecutionState:
+        return self.record.state
+
+    def cancel(self, reason: str | None = None) -> None:
+        """Ask the execution to stop: queued nodes never start, running ones are signalled."""
+        self._inbox.put(("cancel", reason or "cancelled by request"))
+
+    def wait(self, timeout: float | None = None) -> ExecutionResult:
+        """Block until the execution ends; ``TimeoutError`` if it does not within ``timeout``."""
+        if not self._finished.wait(timeout):
+            raise TimeoutError(f"execution {self.id} still running after {timeout} s")
+        assert self._result is not None
+        return self._result
+
+    def done(self) -> bool:
+        return self._finished.is_set()
+
+    def events(self, timeout: float | None = None) -> Iterator[Event]:
+        """Every event of this execution, from the first, as they happen; ends with the
+        execution (``TimeoutError`` if nothing new arrives for ``timeout`` seconds)."""
+        index = 0
+        while True:
+            with self._cond:
+                while index >= len(self._events) and not self._finished.is_set():
+                    if not self._cond.wait(timeout):
+                        raise TimeoutError(f"no event from execution {self.id} for {timeout} s")
+                batch = self._events[index:]
+                finished = self._finished.is_set()
+            yield from batch
+            index += len(batch)
+            if finished and index >= len(self._events):
+                return
+
+    @property
+    def event_log(self) -> list[Event]:
+        """The events so far (a copy)."""
+        with self._cond:
+            return list(self._events)
+
+    # -- the loop --------------------------------------------------------------------------
+    def _drive(self) -> ExecutionResult:
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self._apply(self.machine.cancel(self.record, time.time(), "interrupted"))
+        except BaseException as e:  # an engine bug must still end the execution
+            log.exception("embedded runner crashed")
+            self._apply(self.machine.fail(self.record, f"internal error: {e!r}", time.time()))
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+            self._result = self._build_result()
+            with self._cond:
+                self._finished.set()
+                self._cond.notify_all()
+            self._engine._forget(self.id)
+        return self._result
+
+    def _loop(self) -> None:
+        self._emit(ev.WORKFLOW_STARTED, workflow_name=self.workflow.name, total_nodes=len(self._plan.order), mode=self.config.mode)
+        if self.config.timeout is not None:
+            self._add_timer(self.config.timeout, ("workflow_deadline",))
+        self._apply(self.machine.start(self.record, time.time()))
+        while not self.record.state.terminal:
+            wait = None
+            if self._timers:
+                wait = max(0.0, self._timers[0][0] - time.monotonic())
+            try:
+                msg = self._inbox.get(timeout=wait) if wait != 0.0 else self._inbox.get_nowait()
+            except queue.Empty:
+                msg = None
+            if msg is not None:
+                self._handle(msg)
+            self._fire_timers()
+
+    def _handle(self, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "result":
+            _, job, output, error = msg
+            if self._running.get(job.node_id) is not job:
+                return  # a timed-out or cancelled attempt finishing late
+            del self._running[job.node_id]
+            self._conclude(job.node_id, job.attempt, output, error)
+            self._fill_slots()
+        elif kind == "cancel":
+            self._apply(self.machine.cancel(self.record, time.time(), msg[1]))
+
+    def _fire_timers(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now and not self.record.state.terminal:
+            _, _, payload = heapq.heappop(self._timers)
+            if payload[0] == "run":
+                self._apply([RunNode(payload[1], payload[2])])
+            elif payload[0] == "deadline":
+                self._timed_out(payload[1], payload[2], payload[3])
+            elif payload[0] == "workflow_deadline":
+                message = f"execution timed out after {self.config.timeout:g} s"
+                self._apply(self.machine.fail(self.record, message, time.time()))
+
+    def _timed_out(self, node_id: str, attempt: int, limit: float) -> None:
+        job = self._running.get(node_id)
+        if job is None or job.attempt != attempt:
+            return
+        del self._running[node_id]
+        job.ctx.cancel_event.set()
+        assert self._pool is not None
+        self._pool.abandon(job)
+        node = self.workflow.nodes_by_id[node_id]
+        failure = NodeFailure(f"node {node.label} timed out after {limit:g} s", True, True)
+        self._apply(self.machine.node_failed(self.record, node_id, attempt, failure, time.time()))
+        self._fill_slots()
+
+    def _add_timer(self, delay: float, payload: tuple[Any, ...]) -> None:
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._timer_seq), payload))
+
+    # -- actions ---------------------------------------------------------------------------
+    def _apply(self, actions: list[Action]) -> None:
+        pending: deque[Action] = deque(actions)
+        while pending:
+            action = pending.popleft()
+            if isinstance(action, RunNode):
+                if action.delay > 0:
+                    self._add_timer(action.delay, ("run", action.node_id, action.attempt))
+                else:
+                    pending.extend(self._dispatch(action.node_id, action.attempt))
+            elif isinstance(action, NodeFinished):
+                self._node_finished(action)
+            elif isinstance(action, NodeRetrying):
+                node = self.workflow.nodes_by_id[action.node_id]
+                self._emit(
+                    ev.NODE_RETRY,
+                    node_id=action.node_id,
+                    name=node.name,
+                    attempt=action.attempt,
+                    delay=round(action.delay, 6),
+                    error=action.error,
+                )
+            elif isinstance(action, LevelStarted):
+                self._emit(ev.LEVEL_STARTED, level=action.level, node_count=len(action.node_ids))
+            elif isinstance(action, LevelCompleted):
+                self._emit(ev.LEVEL_COMPLETED, level=action.level)
+                self._progress(completed_levels=action.level + 1)
+            elif isinstance(action, CancelNodes):
+                self._cancel_nodes(action.node_ids)
+            elif isinstance(action, ExecutionFinished):
+                self._execution_finished(action)
+
+    def _dispatch(self, node_id: str, attempt: int) -> list[Action]:
+        node = self.workflow.nodes_by_id[node_id]
+        try:
+            spec = self._engine.registry.resolve(node)
+        except Exception as e:
+            return self.machine.node_failed(self.record, node_id, attempt, _failure(e), time.time())
+        if not spec.inline and len(self._running) >= self.config.max_concurrent_nodes:
+            self._ready.append((node_id, attempt))
+            return []
+        if not self.machine.node_started(self.record, node_id, attempt, time.time()):
+            return []
+        self._emit(ev.NODE_STARTED, node_id=node_id, name=node.name, kind=node.kind_name, attempt=attempt)
+        timeout = self._node_timeout(node_id)
+        ctx = self._context(node_id, attempt, timeout)
+        job = _Attempt(node_id, attempt, ctx, spec)
+        if spec.inline:
+            output, error = self._execute(job)
+            return self._outcome(node_id, attempt, output, error)
+        self._running[node_id] = job
+        if timeout is not None:
+            self._add_timer(timeout, ("deadline", node_id, attempt, timeout))
+        if self._pool is None:
+            self._pool = _WorkerPool(self.config.max_concurrent_nodes, f"oxify-{self.id[:8]}", self._run_job)
+        self._pool.submit(job)
+        return []
+
+    def _fill_slots(self) -> None:
+        while self._ready and len(self._running) < self.config.max_concurrent_nodes:
+            node_id, attempt = self._ready.popleft()
+            self._apply(self._dispatch(node_id, attempt))
+
+    def _conclude(self, node_id: str, attempt: int, output: Any, error: BaseException | None) -> None:
+        self._apply(self._outcome(node_id, attempt, output, error))
+
+    def _outcome(self, node_id: str, attempt: int, output: Any, error: BaseException | None) -> list[Action]:
+        now = time.time()
+        if error is not None:
+            return self.machine.node_failed(self.record, node_id, attempt, _failure(error), now)
+        routes = None
+        if isinstance(output, Routed):
+            output, routes = output.output, output.routes
+        try:
+            output = _json_copy(output)
+        except (TypeError, ValueError) as e:
+            failure = NodeFailure(f"output is not JSON-serializable: {e}")
+            return self.machine.node_failed(self.record, node_id, attempt, failure, now)
+        return self.machine.node_succeeded(self.record, node_id, attempt, output, now, routes)
+
+    def _run_job(self, job: _Attempt) -> None:
+        output, error = self._execute(job)
+        self._inbox.put(("result", job, output, error))
+
+    def _execute(self, job: _Attempt) -> tuple[Any, BaseException | None]:
+        hooks = self._engine.hooks
+        output: Any = None
+        error: BaseException | None = None
+        try:
+            hooks.before_node(job.ctx)
+            output = job.spec.executor(job.ctx)
+        except Exception as e:
+            error = e
+        try:
+            hooks.after_node(job.ctx, output, error)
+        except Exception:
+            log.exception("after_node hook failed")
+        return output, error
+
+    def _node_timeout(self, node_id: str) -> float | None:
+        tc = self.workflow.nodes_by_id[node_id].timeout_config
+        if tc is not None:
+            return tc.execution_timeout_ms / 1000.0
+        return self.config.node_timeout
+
+    def _context(self, node_id: str, attempt: int, timeout: float | None) -> NodeContext:
+        record = self.record
+        node = self.workflow.nodes_by_id[node_id]
+        plan = self._plan
+        upstream = _UpstreamOutputs(record, plan.preds[node_id])
+
+        def scope() -> Scope:
+            outputs = _UpstreamOutputs(record, plan.ancestors(node_id))
+            return Scope(record.inputs, outputs, self._names, node=node.name)
+
+        return NodeContext(
+            execution_id=self.id,
+            workflow=self.workflow,
+            node=node,
+            attempt=attempt,
+            inputs=record.inputs,
+            scope_factory=scope,
+            upstream=upstream,
+            successors=plan.succs[node_id],
+            deadline=None if timeout is None else time.monotonic() + timeout,
+        )
+
+    @staticmethod
+    def _name_index(workflow: Workflow) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for node in workflow.nodes:
+            names[node.name] = AMBIGUOUS if node.name in names else node.id
+        return names
+
+    # -- events ----------------------------------------------------------------------------
+    def _node_finished(self, action: NodeFinished) -> None:
+        node = self.workflow.nodes_by_id[action.node_id]
+        rec = self.record.nodes[action.node_id]
+        base: dict[str, Any] = {"node_id": action.node_id, "name": node.name}
+        if action.state is NodeState.SUCCEEDED:
+            duration = None
+            if rec.started_at is not None and rec.finished_at is not None:
+                duration = round((rec.finished_at - rec.started_at) * 1000, 3)
+            self._emit(ev.NODE_COMPLETED, **base, duration_ms=duration, attempts=rec.attempts)
+        elif action.state is NodeState.FAILED:
+            self._emit(ev.NODE_FAILED, **base, error=rec.error, attempts=rec.attempts)
+        elif action.state is NodeState.SKIPPED:
+            reason = rec.skip_reason.value if rec.skip_reason else None
+            self._emit(ev.NODE_SKIPPED, **base, reason=reason)
+        if self.config.mode == "dataflow":
+            self._progress()
+
+    def _progress(self, completed_levels: int | None = None) -> None:
+        data: dict[str, Any] = {
+            "completed_nodes": self.record.finished_count,
+            "total_nodes": len(self.record.nodes),
+        }
+        if completed_levels is not None:
+            data["completed_levels"] = completed_levels
+            data["total_levels"] = len(self._plan.levels)
+        self._emit(ev.PROGRESS_UPDATE, **data)
+
+    def _cancel_nodes(self, node_ids: tuple[str, ...]) -> None:
+        ready = set(node_ids)
+        self._ready = deque(item for item in self._ready if item[0] not in ready)
+        for node_id in node_ids:
+            job = self._running.pop(node_id, None)
+            if job is not None:
+                job.ctx.cancel_event.set()
+            node = self.workflow.nodes_by_id[node_id]
+            self._emit(ev.NODE_CANCELLED, node_id=node_id, name=node.name)
+
+    def _execution_finished(self, action: ExecutionFinished) -> None:
+        record = self.record
+        duration = None
+        if record.started_at is not None and record.finished_at is not None:
+            duration = round((record.finished_at - record.started_at) * 1000, 3)
+        if action.state is ExecutionState.COMPLETED:
+            self._emit(
+                ev.WORKFLOW_COMPLETED,
+                completed_nodes=record.finished_count,
+                failed_nodes=list(record.failed_nodes),
+                duration_ms=duration,
+            )
+        elif action.state is ExecutionState.CANCELLED:
+            self._emit(ev.WORKFLOW_CANCELLED, reason=action.error, duration_ms=duration)
+        else:
+            self._emit(ev.WORKFLOW_FAILED, error=action.error, duration_ms=duration)
+
+    def _emit(self, type_: str, **data: Any) -> None:
+        with self._cond:
+            event = Event(type_, self.id, self.record.workflow_id, len(self._events), time.time(), data)
+            self._events.append(event)
+            self._cond.notify_all()
+        for callback in (self._on_event, self._engine.hooks.on_event):
+            if callback is None:
+                continue
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event callback failed for %s", type_)
+
+    # -- result ----------------------------------------------------------------------------
+    def _build_result(self) -> ExecutionResult:
+        record = self.record
+        nodes: dict[str, NodeResult] = {}
+        end_output: Any = None
+        for node in self.workflow.nodes:
+            rec = record.nodes[node.id]
+            nodes[node.id] = NodeResult(
+                node_id=node.id,
+                name=node.name,
+                kind=node.kind_name,
+                state=rec.state,
+                output=rec.output,
+                error=rec.error,
+                attempts=rec.attempts,
+                started_at=rec.started_at,
+                finished_at=rec.finished_at,
+                skip_reason=rec.skip_reason.value if rec.skip_reason else None,
+            )
+            if node.kind.type == "End" and rec.state is NodeState.SUCCEEDED:
+                end_output = rec.output
+        return ExecutionResult(
+            execution_id=self.id,
+            workflow_id=record.workflow_id,
+            state=record.state,
+            outputs=end_output,
+            nodes=nodes,
+            error=record.error,
+            failed_nodes=list(record.failed_nodes),
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+        )
+
+
+@dataclass
+class Engine:
+    """Runs workflows in-process.
+
+    >>> engine = Engine()
+    >>> result = engine.run("examples/diamond.json", {"x": 2})  # doctest: +SKIP
+    """
+
+    registry: NodeRegistry = field(default_factory=NodeRegistry.default)
+    hooks: Hooks = field(default_factory=Hooks)
+    plan_cache_size: int = 100
+
+    def __post_init__(self) -> None:
+        self.plans = PlanCache(self.plan_cache_size)
+        self._executions: dict[str, Execution] = {}
+        self._lock = threading.Lock()
+
+    def validate(self, workflow: Workflow | str | Path) -> ValidationReport:
+        """Every problem of a workflow (errors and warnings), without running it."""
+        return validate(self._workflow(workflow))
+
+    def plan(self, workflow: Workflow | str | Path) -> Plan:
+        """Validate (raising :class:`~oxify.errors.ValidationError`) and plan, with caching."""
+        wf = self._workflow(workflow)
+        if wf in self.plans:
+            return self.plans.get(wf)
+        ensure_valid(wf)
+        return self.plans.get(wf)
+
+    def start(
+        self,
+        workflow: Workflow | str | Path,
+        inputs: Mapping[str, Any] | None = None,
+        config: ExecutionConfig | None = None,
+        *,
+        execution_id: str | None = None,
+        on_event: EventCallback | None = None,
+        **options: Any,
+    ) -> Execution:
+        """Start an execution on a background thread and return its handle.
+
+        Options may be given as an :class:`ExecutionConfig` or as keyword arguments
+        (``mode="dataflow"``, ``max_concurrent_nodes=4``, ...).
+        """
+        execution = self._prepare(workflow, inputs, config, execution_id, on_event, options)
+        thread = threading.Thread(target=execution._drive, name=f"oxify-exec-{execution.id[:8]}", daemon=True)
+        thread.start()
+        return execution
+
+    def run(
+        self,
+        workflow: Workflow | str | Path,
+        inputs: Mapping[str, Any] | None = None,
+        config: ExecutionConfig | None = None,
+        *,
+        execution_id: str | None = None,
+        on_event: EventCallback | None = None,
+        **options: Any,
+    ) -> ExecutionResult:
+        """Run a workflow to its end on the calling thread and return the result."""
+        execution = self._prepare(workflow, inputs, config, execution_id, on_event, options)
+        return execution._drive()
+
+    def cancel(self, execution_id: str) -> None:
+        """Cancel a running execution of this engine."""
+        with self._lock:
+            execution = self._executions.get(execution_id)
+        if execution is None:
+            raise ExecutionError(f"no running execution with id {execution_id}")
+        execution.cancel()
+
+    def _prepare(
+        self,
+        workflow: Workflow | str | Path,
+        inputs: Mapping[str, Any] | None,
+        config: ExecutionConfig | None,
+        execution_id: str | None,
+        on_event: EventCallback | None,
+        options: dict[str, Any],
+    ) -> Execution:
+        if config is not None and options:
+            raise ConfigError("pass either config= or keyword options, not both")
+        cfg = config if config is not None else ExecutionConfig.make(**options)
+        if cfg.checkpoint_frequency != "never":
+            raise ConfigError(
+                "checkpoints are not available yet (checkpoint_frequency must be 'never'); "
+                "they arrive with durable executions"
+            )
+        wf = self._workflow(workflow)
+        plan = self.plan(wf)
+        try:
+            clean_inputs = _json_copy(dict(inputs or {}))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"workflow inputs must be JSON values: {e}") from None
+        eid = execution_id or str(uuid.uuid4())
+        execution = Execution(self, wf, plan, clean_inputs, cfg, eid, on_event)
+        with self._lock:
+            if eid in self._executions:
+                raise ExecutionError(f"execution {eid} is already running")
+            self._executions[eid] = execution
+        return execution
+
+    def _forget(self, execution_id: str) -> None:
+        with self._lock:
+            self._executions.pop(execution_id, None)
+
+    @staticmethod
+    def _workflow(workflow: Workflow | str | Path) -> Workflow:
+        return workflow if isinstance(workflow, Workflow) else load_workflow(workflow)

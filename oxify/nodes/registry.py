@@ -1,0 +1,158 @@
+"""The explicit registry: node kind → executor and worker pool.
+
+A registry is an object you build (``NodeRegistry.default()``), not an import-time global.
+``Custom`` nodes are looked up by ``plugin_id``: first among executors registered with
+:meth:`NodeRegistry.register_custom`, then in the Python entry-point group ``oxify.nodes``
+(entry point name = plugin id; the object it loads is an executor, or a class whose
+instances are executors).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from oxify.errors import NodeNotAvailableError
+from oxify.model.kinds import KIND_NAMES, CustomKind
+from oxify.model.workflow import Node
+from oxify.nodes.base import NodeExecutor
+
+ENTRY_POINT_GROUP = "oxify.nodes"
+
+POOLS: dict[str, str] = {
+    "Start": "control",
+    "End": "control",
+    "IfElse": "control",
+    "Switch": "control",
+    "Loop": "control",
+    "TryCatch": "control",
+    "SubWorkflow": "control",
+    "Parallel": "control",
+    "LLM": "llm",
+    "Vision": "llm",
+    "Retriever": "retriever",
+    "Code": "code",
+    "Tool": "tool",
+    "Approval": "human",
+    "Form": "human",
+    "Custom": "control",
+}
+"""Default worker pool of each kind (the distributed runner routes on it)."""
+
+_PENDING_FEATURE = {
+    "LLM": "the LLM connectors (OpenAI, Anthropic, Ollama)",
+    "Retriever": "the retrieval connectors (Qdrant, pgvector)",
+    "Code": "the WebAssembly sandbox",
+    "Tool": "the MCP/HTTP tool connectors",
+    "Approval": "human-in-the-loop support",
+    "Form": "human-in-the-loop support",
+    "Vision": "the vision/OCR connectors",
+    "Loop": "composite control flow",
+    "TryCatch": "composite control flow",
+    "SubWorkflow": "composite control flow",
+    "Parallel": "composite control flow",
+}
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """How to run one kind: the executor, its pool, and whether it may run inline (on the
+    scheduler's own thread: only for cheap, pure executors such as IfElse)."""
+
+    executor: NodeExecutor
+    pool: str
+    inline: bool = False
+
+
+class NodeRegistry:
+    """Maps node kinds (and Custom plugin ids) to executors."""
+
+    def __init__(self, *, load_entry_points: bool = True) -> None:
+        self._kinds: dict[str, ExecutorSpec] = {}
+        self._plugins: dict[str, ExecutorSpec] = {}
+        self._load_entry_points = load_entry_points
+        self._lock = threading.Lock()
+
+    @classmethod
+    def default(cls, *, load_entry_points: bool = True) -> NodeRegistry:
+        """A registry with every executor this installation has."""
+        from oxify.nodes.control import register_control
+        from oxify.nodes.utility import register_utility
+
+        registry = cls(load_entry_points=load_entry_points)
+        register_control(registry)
+        register_utility(registry)
+        return registry
+
+    def register(self, kind: str, executor: NodeExecutor, *, pool: str | None = None, inline: bool = False) -> None:
+        """Register (or replace) the executor of a built-in kind."""
+        if kind not in KIND_NAMES or kind == "Custom":
+            raise ValueError(f"unknown kind {kind!r}; use register_custom() for plugin kinds")
+        self._kinds[kind] = ExecutorSpec(executor, pool or POOLS[kind], inline)
+
+    def register_custom(
+        self, plugin_id: str, executor: NodeExecutor, *, pool: str = "control", inline: bool = False
+    ) -> None:
+        """Register the executor of ``Custom`` nodes whose ``plugin_id`` is ``plugin_id``."""
+        if not plugin_id.strip():
+            raise ValueError("plugin_id must not be empty")
+        self._plugins[plugin_id] = ExecutorSpec(executor, pool, inline)
+
+    def plugins(self) -> list[str]:
+        """Plugin ids registered explicitly or available as entry points."""
+        names = set(self._plugins)
+        if self._load_entry_points:
+            names |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+        return sorted(names)
+
+    def resolve(self, node: Node) -> ExecutorSpec:
+        """The executor for ``node``; :class:`NodeNotAvailableError` if there is none."""
+        kind = node.kind
+        if isinstance(kind, CustomKind):
+            return self._plugin(kind.config.plugin_id)
+        spec = self._kinds.get(kind.type)
+        if spec is None:
+            feature = _PENDING_FEATURE.get(kind.type, "its executor")
+            raise NodeNotAvailableError(
+                f"{kind.type} nodes are not available in this installation: {feature} "
+                "is not built yet"
+            )
+        return spec
+
+    def _plugin(self, plugin_id: str) -> ExecutorSpec:
+        spec = self._plugins.get(plugin_id)
+        if spec is not None:
+            return spec
+        if self._load_entry_points:
+            with self._lock:
+                spec = self._plugins.get(plugin_id) or self._from_entry_point(plugin_id)
+            if spec is not None:
+                return spec
+        known = ", ".join(self.plugins()) or "none"
+        raise NodeNotAvailableError(
+            f"no executor for Custom plugin '{plugin_id}' (registered plugins: {known}); "
+            f"register one with NodeRegistry.register_custom() or the '{ENTRY_POINT_GROUP}' "
+            "entry-point group"
+        )
+
+    def _from_entry_point(self, plugin_id: str) -> ExecutorSpec | None:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name != plugin_id:
+                continue
+            try:
+                obj: Any = ep.load()
+            except Exception as e:
+                raise NodeNotAvailableError(
+                    f"Custom plugin '{plugin_id}': cannot load entry point {ep.value}: {e}"
+                ) from e
+            executor = obj() if isinstance(obj, type) else obj
+            if not callable(executor):
+                raise NodeNotAvailableError(
+                    f"Custom plugin '{plugin_id}': entry point {ep.value} is not callable"
+                )
+            spec = ExecutorSpec(executor, getattr(executor, "pool", "control"), False)
+            self._plugins[plugin_id] = spec
+            return spec
+        return None
