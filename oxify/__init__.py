@@ -24,7 +24,15 @@ from oxify.events import Event
 from oxify.execution import ExecutionConfig, ExecutionResult, NodeResult
 from oxify.hooks import Hooks
 from oxify.local import Engine, Execution
-from oxify.model import Edge, Node, Workflow, dumps_workflow, load_workflow, parse_workflow, save_workflow
+from oxify.model import (
+    Edge,
+    Node,
+    Workflow,
+    dumps_workflow,
+    load_workflow,
+    parse_workflow,
+    save_workflow,
+)
 from oxify.nodes.base import NodeContext, Routed
 from oxify.nodes.registry import NodeRegistry
 

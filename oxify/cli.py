@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from oxify import __version__
 from oxify.errors import ConfigError, ExecutionError, OxifyError, ValidationError, WorkflowError
-from oxify.model.io import load_workflow, parse_text
+from oxify.model.io import Format, load_workflow, parse_text
 from oxify.model.issues import Issue
 
 EXIT_OK = 0
@@ -46,7 +46,7 @@ def _read_inputs(args: argparse.Namespace) -> dict[str, Any]:
             text = path.read_text(encoding="utf-8")
         except OSError as e:
             raise UsageError(f"--inputs-file {path}: {e.strerror or e}") from None
-        fmt = "yaml" if path.suffix.lower() in (".yaml", ".yml") else "json"
+        fmt: Format = "yaml" if path.suffix.lower() in (".yaml", ".yml") else "json"
         data = parse_text(text, fmt, source=str(path))
         if not isinstance(data, dict):
             raise UsageError(f"--inputs-file {path}: expected an object of input values")
@@ -172,24 +172,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", metavar="FILE")
     p.add_argument(
-        "-i", "--input", action="append", metavar="KEY=VALUE",
+        "-i",
+        "--input",
+        action="append",
+        metavar="KEY=VALUE",
         help="a workflow input; VALUE is parsed as JSON when it can be (-i n=3 gives a number)",
     )
     p.add_argument("--inputs-file", metavar="F", help="a JSON or YAML object of inputs")
     p.add_argument("--json", action="store_true", help="print exactly one JSON document")
     p.add_argument(
-        "--mode", choices=("levels", "dataflow"), default="levels",
+        "--mode",
+        choices=("levels", "dataflow"),
+        default="levels",
         help="levels: a DAG level at a time (default); dataflow: each node as soon as its "
         "dependencies are done",
     )
-    p.add_argument("--max-concurrency", type=int, metavar="N", help="nodes running at once (default 32)")
-    p.add_argument("--timeout", type=float, metavar="S", help="time limit for the whole run, seconds")
-    p.add_argument("--node-timeout", type=float, metavar="S", help="default per-attempt node time limit")
     p.add_argument(
-        "--continue-on-error", action="store_true",
+        "--max-concurrency", type=int, metavar="N", help="nodes running at once (default 32)"
+    )
+    p.add_argument(
+        "--timeout", type=float, metavar="S", help="time limit for the whole run, seconds"
+    )
+    p.add_argument(
+        "--node-timeout", type=float, metavar="S", help="default per-attempt node time limit"
+    )
+    p.add_argument(
+        "--continue-on-error",
+        action="store_true",
         help="a failed node does not fail the run; its dependents are skipped",
     )
-    p.add_argument("--progress", action="store_true", help="show progress even when not on a terminal")
+    p.add_argument(
+        "--progress", action="store_true", help="show progress even when not on a terminal"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_run)
     return parser
@@ -204,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as e:
         errors = [i for i in e.issues if i.severity == "error"]
         _print_issues(errors, sys.stderr)
-        print(f"oxify: error: {args.file}: invalid workflow ({len(errors)} problems)", file=sys.stderr)
+        print(
+            f"oxify: error: {args.file}: invalid workflow ({len(errors)} problems)", file=sys.stderr
+        )
         return EXIT_USAGE
     except (WorkflowError, ConfigError, UsageError) as e:
         print(f"oxify: error: {e}", file=sys.stderr)

@@ -265,7 +265,12 @@ class Execution:
         return self._result
 
     def _loop(self) -> None:
-        self._emit(ev.WORKFLOW_STARTED, workflow_name=self.workflow.name, total_nodes=len(self._plan.order), mode=self.config.mode)
+        self._emit(
+            ev.WORKFLOW_STARTED,
+            workflow_name=self.workflow.name,
+            total_nodes=len(self._plan.order),
+            mode=self.config.mode,
+        )
         if self.config.timeout is not None:
             self._add_timer(self.config.timeout, ("workflow_deadline",))
         self._apply(self.machine.start(self.record, time.time()))
@@ -284,7 +289,8 @@ class Execution:
     def _handle(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
         if kind == "result":
-            _, job, output, error = msg
+            job: _Attempt = msg[1]
+            output, error = msg[2], msg[3]
             if self._running.get(job.node_id) is not job:
                 return  # a timed-out or cancelled attempt finishing late
             del self._running[job.node_id]
@@ -364,7 +370,9 @@ class Execution:
             return []
         if not self.machine.node_started(self.record, node_id, attempt, time.time()):
             return []
-        self._emit(ev.NODE_STARTED, node_id=node_id, name=node.name, kind=node.kind_name, attempt=attempt)
+        self._emit(
+            ev.NODE_STARTED, node_id=node_id, name=node.name, kind=node.kind_name, attempt=attempt
+        )
         timeout = self._node_timeout(node_id)
         ctx = self._context(node_id, attempt, timeout)
         job = _Attempt(node_id, attempt, ctx, spec)
@@ -375,7 +383,9 @@ class Execution:
         if timeout is not None:
             self._add_timer(timeout, ("deadline", node_id, attempt, timeout))
         if self._pool is None:
-            self._pool = _WorkerPool(self.config.max_concurrent_nodes, f"oxify-{self.id[:8]}", self._run_job)
+            self._pool = _WorkerPool(
+                self.config.max_concurrent_nodes, f"oxify-{self.id[:8]}", self._run_job
+            )
         self._pool.submit(job)
         return []
 
@@ -384,10 +394,14 @@ class Execution:
             node_id, attempt = self._ready.popleft()
             self._apply(self._dispatch(node_id, attempt))
 
-    def _conclude(self, node_id: str, attempt: int, output: Any, error: BaseException | None) -> None:
+    def _conclude(
+        self, node_id: str, attempt: int, output: Any, error: BaseException | None
+    ) -> None:
         self._apply(self._outcome(node_id, attempt, output, error))
 
-    def _outcome(self, node_id: str, attempt: int, output: Any, error: BaseException | None) -> list[Action]:
+    def _outcome(
+        self, node_id: str, attempt: int, output: Any, error: BaseException | None
+    ) -> list[Action]:
         now = time.time()
         if error is not None:
             return self.machine.node_failed(self.record, node_id, attempt, _failure(error), now)
@@ -512,7 +526,9 @@ class Execution:
 
     def _emit(self, type_: str, **data: Any) -> None:
         with self._cond:
-            event = Event(type_, self.id, self.record.workflow_id, len(self._events), time.time(), data)
+            event = Event(
+                type_, self.id, self.record.workflow_id, len(self._events), time.time(), data
+            )
             self._events.append(event)
             self._cond.notify_all()
         for callback in (self._on_event, self._engine.hooks.on_event):
@@ -602,7 +618,9 @@ class Engine:
         (``mode="dataflow"``, ``max_concurrent_nodes=4``, ...).
         """
         execution = self._prepare(workflow, inputs, config, execution_id, on_event, options)
-        thread = threading.Thread(target=execution._drive, name=f"oxify-exec-{execution.id[:8]}", daemon=True)
+        thread = threading.Thread(
+            target=execution._drive, name=f"oxify-exec-{execution.id[:8]}", daemon=True
+        )
         thread.start()
         return execution
 

@@ -46,7 +46,10 @@ class Progress:
             elif event.type == ev.NODE_SKIPPED:
                 detail = f"  ({data.get('reason')})"
             elif event.type == ev.NODE_RETRY:
-                detail = f"  attempt {data['attempt']} failed, retrying in {data['delay']:.2f} s: {data['error']}"
+                detail = (
+                    f"  attempt {data['attempt']} failed, retrying in {data['delay']:.2f} s: "
+                    f"{data['error']}"
+                )
             self._line(f"  {_MARKS[event.type]:<6} {data.get('name')}{detail}")
         elif event.type == ev.LEVEL_STARTED:
             self.level = f"level {data['level']}"

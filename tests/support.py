@@ -12,7 +12,10 @@ from oxify.nodes.registry import NodeRegistry
 
 
 def custom(plugin: str, **config: Any) -> dict[str, Any]:
-    return {"type": "Custom", "config": {"plugin_id": plugin, "plugin_version": "1", "config": config}}
+    return {
+        "type": "Custom",
+        "config": {"plugin_id": plugin, "plugin_version": "1", "config": config},
+    }
 
 
 def value(v: Any) -> dict[str, Any]:
@@ -26,7 +29,11 @@ def expr(e: str) -> dict[str, Any]:
 def if_else(expression: str, true_branch: str, false_branch: str) -> dict[str, Any]:
     return {
         "type": "IfElse",
-        "config": {"expression": expression, "true_branch": true_branch, "false_branch": false_branch},
+        "config": {
+            "expression": expression,
+            "true_branch": true_branch,
+            "false_branch": false_branch,
+        },
     }
 
 
@@ -34,7 +41,9 @@ START = {"type": "Start"}
 END = {"type": "End"}
 
 
-def build(nodes: dict[str, Any], edges: list[tuple[str, str]] | str, **node_extra: dict[str, Any]) -> Workflow:
+def build(
+    nodes: dict[str, Any], edges: list[tuple[str, str]] | str, **node_extra: dict[str, Any]
+) -> Workflow:
     """``build({"start": START, "a": value(1), "end": END}, "start>a, a>end")``."""
     if isinstance(edges, str):
         pairs = [tuple(p.strip().split(">")) for p in edges.split(",") if p.strip()]

@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
+
 from oxify.engine.conditions import check_condition
 from oxify.engine.plan import Plan, build_plan, find_cycle
 from oxify.engine.templates import references
@@ -234,17 +236,20 @@ class _Checker:
             self.kind_rules(node)
 
     def unknown_fields(self, node: Node) -> None:
-        def walk(model: object, path: str) -> Iterator[str]:
-            extra = getattr(model, "model_extra", None) or {}
-            for key in extra:
+        def walk(model: BaseModel, path: str) -> Iterator[str]:
+            for key in model.model_extra or {}:
                 yield f"{path}.{key}"
-            for name in type(model).model_fields if hasattr(type(model), "model_fields") else ():
+            for name in type(model).model_fields:
                 value = getattr(model, name)
-                if hasattr(type(value), "model_fields"):
+                if isinstance(value, BaseModel):
                     yield from walk(value, f"{path}.{name}")
+                elif isinstance(value, list):
+                    for i, item in enumerate(value):
+                        if isinstance(item, BaseModel):
+                            yield from walk(item, f"{path}.{name}[{i}]")
 
         config = getattr(node.kind, "config", None)
-        if config is None or node.kind.type == "Custom":
+        if not isinstance(config, BaseModel) or node.kind.type == "Custom":
             return
         for path in walk(config, ".kind.config"):
             field_name = path.rsplit(".", 1)[1]
@@ -323,7 +328,7 @@ class _Checker:
         for ref in refs:
             for root in _root_candidates(ref):
                 target = self.resolve_ref(root)
-                if target is None or target == node.id and root not in self.index:
+                if target is None or (target == node.id and root not in self.index):
                     continue
                 if target not in ancestors:
                     other = self.wf.nodes_by_id[target]
@@ -337,7 +342,7 @@ class _Checker:
                     )
                 break
 
-    def kind_rules(self, node: Node) -> None:  # noqa: C901 - one branch per kind, flat
+    def kind_rules(self, node: Node) -> None:
         kind = node.kind
         if isinstance(kind, LlmKind):
             c = kind.config
@@ -397,7 +402,8 @@ class _Checker:
                     self.add(
                         "warning",
                         "unrouted_successor",
-                        f"successor {self.wf.nodes_by_id[s].label} is neither branch: it always runs",
+                        f"successor {self.wf.nodes_by_id[s].label} is neither branch: "
+                        "it always runs",
                         self.npath(node),
                         node,
                     )
@@ -501,7 +507,8 @@ class _Checker:
             self.add(
                 "error",
                 "route_not_successor",
-                f"{field_path} {label} is not a direct successor (add an edge from this node to it)",
+                f"{field_path} {label} is not a direct successor "
+                "(add an edge from this node to it)",
                 path,
                 node,
             )

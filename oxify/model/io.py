@@ -34,7 +34,9 @@ def parse_text(text: str, fmt: Format, *, source: str = "<string>") -> Any:
     """Parse JSON (strict: no NaN, no duplicate keys) or YAML into plain data."""
     if fmt == "json":
         try:
-            return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+            return json.loads(
+                text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
+            )
         except json.JSONDecodeError as e:
             raise WorkflowLoadError(
                 f"{source}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
@@ -63,7 +65,11 @@ def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     out: list[int | str] = []
     for i, part in enumerate(loc):
         prev = loc[i - 1] if i else None
-        if prev in ("kind", "loop_type") and isinstance(part, str) and part not in ("type", "config"):
+        if (
+            prev in ("kind", "loop_type")
+            and isinstance(part, str)
+            and part not in ("type", "config")
+        ):
             continue
         out.append(part)
     return tuple(out)

@@ -26,7 +26,9 @@ class Issue:
     def __str__(self) -> str:
         where = self.path
         if self.node_id is not None:
-            name = f"'{self.node_name}' " if self.node_name and self.node_name != self.node_id else ""
+            name = (
+                f"'{self.node_name}' " if self.node_name and self.node_name != self.node_id else ""
+            )
             where = f"node {name}(id {self.node_id}) at {self.path}"
         return f"{self.severity}: {where}: {self.message} [{self.code}]"
 

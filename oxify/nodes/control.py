@@ -97,7 +97,9 @@ def switch(ctx: NodeContext) -> Routed:
             return Routed(output, _routes(ctx, [target], routed))
     if config.default_case is not None:
         target = _target(ctx, _render_ref(ctx, config.default_case))
-        return Routed({"value": value, "matched_case": None, "route": target}, _routes(ctx, [target], routed))
+        return Routed(
+            {"value": value, "matched_case": None, "route": target}, _routes(ctx, [target], routed)
+        )
     return Routed({"value": value, "matched_case": None, "route": None}, _routes(ctx, [], routed))
 
 

@@ -86,7 +86,9 @@ class NodeRegistry:
         register_utility(registry)
         return registry
 
-    def register(self, kind: str, executor: NodeExecutor, *, pool: str | None = None, inline: bool = False) -> None:
+    def register(
+        self, kind: str, executor: NodeExecutor, *, pool: str | None = None, inline: bool = False
+    ) -> None:
         """Register (or replace) the executor of a built-in kind."""
         if kind not in KIND_NAMES or kind == "Custom":
             raise ValueError(f"unknown kind {kind!r}; use register_custom() for plugin kinds")

@@ -79,5 +79,3 @@ def register_utility(registry: NodeRegistry) -> None:
     registry.register_custom("oxify.expr", expr)
     registry.register_custom("oxify.sleep", sleep)
     registry.register_custom("oxify.fail", fail)
-
-

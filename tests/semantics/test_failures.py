@@ -13,7 +13,12 @@ from oxify import ExecutionState, NodeState
 from oxify import events as ev
 from tests.support import END, START, Recorder, build, custom, rec, value
 
-FAST_RETRY = {"max_retries": 3, "initial_delay_ms": 20, "backoff_multiplier": 2.0, "max_delay_ms": 1000}
+FAST_RETRY = {
+    "max_retries": 3,
+    "initial_delay_ms": 20,
+    "backoff_multiplier": 2.0,
+    "max_delay_ms": 1000,
+}
 
 
 def test_retry_with_exponential_backoff_then_success(runner):
@@ -39,8 +44,17 @@ def test_retry_with_exponential_backoff_then_success(runner):
 
 
 def test_retry_delay_is_capped_by_max_delay(runner):
-    policy = {"max_retries": 4, "initial_delay_ms": 10, "backoff_multiplier": 10.0, "max_delay_ms": 30}
-    wf = build({"start": START, "f": custom("oxify.fail", times=4, output=1), "end": END}, "start>f, f>end", f={"retry_config": policy})
+    policy = {
+        "max_retries": 4,
+        "initial_delay_ms": 10,
+        "backoff_multiplier": 10.0,
+        "max_delay_ms": 30,
+    }
+    wf = build(
+        {"start": START, "f": custom("oxify.fail", times=4, output=1), "end": END},
+        "start>f, f>end",
+        f={"retry_config": policy},
+    )
     events: list[oxify.Event] = []
     result = runner.run(wf, events=events)
     delays = [e.data["delay"] for e in events if e.type == ev.NODE_RETRY]
@@ -69,7 +83,11 @@ def test_retries_exhausted_fails_the_run(runner):
 
 def test_non_retryable_errors_are_not_retried(runner):
     wf = build(
-        {"start": START, "f": custom("oxify.fail", message="bad input", retryable=False), "end": END},
+        {
+            "start": START,
+            "f": custom("oxify.fail", message="bad input", retryable=False),
+            "end": END,
+        },
         "start>f, f>end",
         f={"retry_config": FAST_RETRY},
     )
@@ -83,12 +101,21 @@ def test_without_retry_config_a_retryable_error_fails_at_once(runner):
     assert runner.run(wf).node("f").attempts == 1
 
 
-def _slow(timeout_ms: int, action: object, sleep: float = 5.0, **extra: object) -> dict[str, object]:
-    return {"timeout_config": {"execution_timeout_ms": timeout_ms, "timeout_action": action}, **extra}
+def _slow(
+    timeout_ms: int, action: object, sleep: float = 5.0, **extra: object
+) -> dict[str, object]:
+    return {
+        "timeout_config": {"execution_timeout_ms": timeout_ms, "timeout_action": action},
+        **extra,
+    }
 
 
 def test_timeout_fail(runner):
-    wf = build({"start": START, "slow": custom("oxify.sleep", seconds=5, output="late"), "end": END}, "start>slow, slow>end", slow=_slow(100, "Fail"))
+    wf = build(
+        {"start": START, "slow": custom("oxify.sleep", seconds=5, output="late"), "end": END},
+        "start>slow, slow>end",
+        slow=_slow(100, "Fail"),
+    )
     started = time.monotonic()
     result = runner.run(wf)
     assert time.monotonic() - started < 2.0
@@ -99,7 +126,13 @@ def test_timeout_fail(runner):
 
 def test_timeout_skip_prunes_dependents_but_run_completes(runner):
     wf = build(
-        {"start": START, "slow": custom("oxify.sleep", seconds=5), "after": value(1), "other": value(2), "end": END},
+        {
+            "start": START,
+            "slow": custom("oxify.sleep", seconds=5),
+            "after": value(1),
+            "other": value(2),
+            "end": END,
+        },
         "start>slow, slow>after, start>other, after>end, other>end",
         slow=_slow(100, "Skip"),
     )
@@ -112,10 +145,17 @@ def test_timeout_skip_prunes_dependents_but_run_completes(runner):
     assert result.outputs == {"other": 2}
 
 
-@pytest.mark.parametrize(("default", "expected"), [('{"answer": 42}', {"answer": 42}), ("plain text", "plain text")])
+@pytest.mark.parametrize(
+    ("default", "expected"), [('{"answer": 42}', {"answer": 42}), ("plain text", "plain text")]
+)
 def test_timeout_use_default(runner, default, expected):
     wf = build(
-        {"start": START, "slow": custom("oxify.sleep", seconds=5), "use": value("{{slow}}"), "end": END},
+        {
+            "start": START,
+            "slow": custom("oxify.sleep", seconds=5),
+            "use": value("{{slow}}"),
+            "end": END,
+        },
         "start>slow, slow>use, use>end",
         slow=_slow(100, {"UseDefault": default}),
     )
@@ -133,7 +173,12 @@ def test_timed_out_attempts_are_retried(runner):
         "start>slow, slow>end",
         slow={
             "timeout_config": {"execution_timeout_ms": 50, "timeout_action": "Skip"},
-            "retry_config": {"max_retries": 2, "initial_delay_ms": 1, "backoff_multiplier": 1.0, "max_delay_ms": 1},
+            "retry_config": {
+                "max_retries": 2,
+                "initial_delay_ms": 1,
+                "backoff_multiplier": 1.0,
+                "max_delay_ms": 1,
+            },
         },
     )
     result = runner.run(wf, registry=recorder.registry())
@@ -143,14 +188,20 @@ def test_timed_out_attempts_are_retried(runner):
 
 
 def test_execution_config_node_timeout_applies_to_nodes_without_timeout_config(runner):
-    wf = build({"start": START, "slow": custom("oxify.sleep", seconds=5), "end": END}, "start>slow, slow>end")
+    wf = build(
+        {"start": START, "slow": custom("oxify.sleep", seconds=5), "end": END},
+        "start>slow, slow>end",
+    )
     result = runner.run(wf, node_timeout=0.1)
     assert result.state is ExecutionState.FAILED
     assert "timed out" in result.node("slow").error
 
 
 def test_workflow_timeout(runner):
-    wf = build({"start": START, "slow": custom("oxify.sleep", seconds=5), "end": END}, "start>slow, slow>end")
+    wf = build(
+        {"start": START, "slow": custom("oxify.sleep", seconds=5), "end": END},
+        "start>slow, slow>end",
+    )
     started = time.monotonic()
     result = runner.run(wf, timeout=0.2)
     assert time.monotonic() - started < 2.0
@@ -184,7 +235,13 @@ def test_continue_on_error_skips_dependents_and_completes(runner):
 
 def test_continue_on_error_join_with_a_failed_dependency_is_skipped(runner):
     wf = build(
-        {"start": START, "bad": custom("oxify.fail"), "ok": value(1), "join": value("j"), "end": END},
+        {
+            "start": START,
+            "bad": custom("oxify.fail"),
+            "ok": value(1),
+            "join": value("j"),
+            "end": END,
+        },
         "start>bad, start>ok, bad>join, ok>join, join>end",
     )
     result = runner.run(wf, continue_on_error=True)
@@ -192,7 +249,9 @@ def test_continue_on_error_join_with_a_failed_dependency_is_skipped(runner):
     assert result.node("join").skip_reason == "upstream_failed"
 
 
-@pytest.mark.parametrize("kind", ["LLM", "Retriever", "Code", "Tool", "Approval", "Form", "Vision", "Loop", "Parallel"])
+@pytest.mark.parametrize(
+    "kind", ["LLM", "Retriever", "Code", "Tool", "Approval", "Form", "Vision", "Loop", "Parallel"]
+)
 def test_kinds_without_executor_fail_clearly(runner, kind):
     configs = {
         "LLM": {"provider": "openai", "model": "gpt-4o", "prompt_template": "hi"},
@@ -205,7 +264,9 @@ def test_kinds_without_executor_fail_clearly(runner, kind):
         "Loop": {"loop_type": {"variant": "Repeat", "count": 2, "body_expression": "x"}},
         "Parallel": {"strategy": "WaitAll", "tasks": [{"id": "a", "expression": "x"}]},
     }
-    wf = build({"start": START, "n": {"type": kind, "config": configs[kind]}, "end": END}, "start>n, n>end")
+    wf = build(
+        {"start": START, "n": {"type": kind, "config": configs[kind]}, "end": END}, "start>n, n>end"
+    )
     result = runner.run(wf)
     assert result.state is ExecutionState.FAILED
     assert f"{kind} nodes are not available in this installation" in result.node("n").error
@@ -228,7 +289,13 @@ def test_cancel_stops_running_and_queued_nodes():
     engine = oxify.Engine(registry=recorder.registry())
     for mode in ("levels", "dataflow"):
         started = threading.Event()
-        execution = engine.start(wf, mode=mode, on_event=lambda e, s=started: e.type == ev.NODE_STARTED and e.data["node_id"] == "slow" and s.set())
+        execution = engine.start(
+            wf,
+            mode=mode,
+            on_event=lambda e, s=started: (
+                e.type == ev.NODE_STARTED and e.data["node_id"] == "slow" and s.set()
+            ),
+        )
         assert started.wait(5)
         began = time.monotonic()
         execution.cancel("user asked")
@@ -246,11 +313,17 @@ def test_cancel_stops_running_and_queued_nodes():
 
 
 def test_engine_cancel_by_id():
-    wf = build({"start": START, "slow": custom("oxify.sleep", seconds=10), "end": END}, "start>slow, slow>end")
+    wf = build(
+        {"start": START, "slow": custom("oxify.sleep", seconds=10), "end": END},
+        "start>slow, slow>end",
+    )
     engine = oxify.Engine()
     execution = engine.start(wf, execution_id="exec-1")
     deadline = time.monotonic() + 5
-    while execution.record.nodes["slow"].state is not NodeState.RUNNING and time.monotonic() < deadline:
+    while (
+        execution.record.nodes["slow"].state is not NodeState.RUNNING
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.01)
     engine.cancel("exec-1")
     assert execution.wait(5).state is ExecutionState.CANCELLED

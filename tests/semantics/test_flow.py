@@ -53,7 +53,9 @@ def test_if_else_example_prunes_and_joins(runner, inputs, taken, pruned):
     ],
 )
 def test_switch_example(runner, lang, route, text):
-    result = runner.run(oxify.load_workflow(EXAMPLES / "switch.yaml"), {"lang": lang, "name": "Ada"})
+    result = runner.run(
+        oxify.load_workflow(EXAMPLES / "switch.yaml"), {"lang": lang, "name": "Ada"}
+    )
     assert result.state is ExecutionState.COMPLETED
     assert result.outputs == {route: text}
     ran = {n for n, r in result.nodes.items() if r.state is NodeState.SUCCEEDED}
@@ -65,7 +67,10 @@ def test_switch_without_match_or_default_prunes_every_routed_successor(runner):
     wf = build(
         {
             "start": START,
-            "sw": {"type": "Switch", "config": {"switch_on": "{{v}}", "cases": [{"match_value": "a", "action": "a"}]}},
+            "sw": {
+                "type": "Switch",
+                "config": {"switch_on": "{{v}}", "cases": [{"match_value": "a", "action": "a"}]},
+            },
             "a": value("A"),
             "always": value("unrouted successors always run"),
             "end": END,
@@ -87,7 +92,10 @@ def test_switch_matches_non_string_values_by_their_json_text(runner):
                 "type": "Switch",
                 "config": {
                     "switch_on": "{{n}}",
-                    "cases": [{"match_value": "1", "action": "one"}, {"match_value": "2", "action": "two"}],
+                    "cases": [
+                        {"match_value": "1", "action": "one"},
+                        {"match_value": "2", "action": "two"},
+                    ],
                 },
             },
             "one": value(1),
@@ -132,7 +140,8 @@ def test_nested_if_else(runner):
             "big": value("big"),
             "end": END,
         },
-        "start>outer, outer>inner, outer>small, inner>huge, inner>big, small>end, huge>end, big>end",
+        "start>outer, outer>inner, outer>small, inner>huge, inner>big, "
+        "small>end, huge>end, big>end",
     )
     assert runner.run(wf, {"n": 5}).outputs == {"small": "small"}
     assert runner.run(wf, {"n": 50}).outputs == {"big": "big"}
@@ -149,7 +158,10 @@ def test_branch_targets_may_be_names(runner):
                 {"id": "n3", "name": "No", "kind": value("n")},
                 {"id": "e", "kind": END},
             ],
-            "edges": [{"from": a, "to": b} for a, b in [("s", "n1"), ("n1", "n2"), ("n1", "n3"), ("n2", "e"), ("n3", "e")]],
+            "edges": [
+                {"from": a, "to": b}
+                for a, b in [("s", "n1"), ("n1", "n2"), ("n1", "n3"), ("n2", "e"), ("n3", "e")]
+            ],
         }
     )
     result = runner.run(wf, {"ok": True})
@@ -158,7 +170,10 @@ def test_branch_targets_may_be_names(runner):
 
 
 def test_end_output_defaults_to_predecessor_outputs_by_name(runner):
-    wf = build({"start": START, "a": value(1), "b": value({"k": [1, 2]}), "end": END}, "start>a, start>b, a>end, b>end")
+    wf = build(
+        {"start": START, "a": value(1), "b": value({"k": [1, 2]}), "end": END},
+        "start>a, start>b, a>end, b>end",
+    )
     assert runner.run(wf).outputs == {"a": 1, "b": {"k": [1, 2]}}
 
 
@@ -166,7 +181,14 @@ def test_start_output_is_the_inputs_and_templates_keep_types(runner):
     wf = build(
         {
             "start": START,
-            "t": value({"whole": "{{items}}", "first": "{{items[0]}}", "text": "n={{n}} items={{items}}", "via_start": "{{start.n}}"}),
+            "t": value(
+                {
+                    "whole": "{{items}}",
+                    "first": "{{items[0]}}",
+                    "text": "n={{n}} items={{items}}",
+                    "via_start": "{{start.n}}",
+                }
+            ),
             "end": END,
         },
         "start>t, t>end",
@@ -186,7 +208,11 @@ def test_templates_reach_outputs_through_output_prefix_and_node_ids(runner):
         {
             "nodes": [
                 {"id": "11111111-2222-3333-4444-555555555555", "name": "Fetch docs", "kind": START},
-                {"id": "a", "name": "retrieve", "kind": value({"results": [{"text": "one"}, {"text": "two"}]})},
+                {
+                    "id": "a",
+                    "name": "retrieve",
+                    "kind": value({"results": [{"text": "one"}, {"text": "two"}]}),
+                },
                 {
                     "id": "b",
                     "name": "use",
@@ -243,7 +269,10 @@ def test_condition_reads_node_outputs_by_name(runner):
 
 
 def test_unreachable_root_nodes_still_run(runner):
-    wf = build({"start": START, "a": value("a"), "orphan": value("o"), "end": END}, "start>a, a>end, orphan>end")
+    wf = build(
+        {"start": START, "a": value("a"), "orphan": value("o"), "end": END},
+        "start>a, a>end, orphan>end",
+    )
     result = runner.run(wf)
     assert result.nodes["orphan"].state is NodeState.SUCCEEDED
     assert result.outputs == {"a": "a", "orphan": "o"}
@@ -269,7 +298,12 @@ def test_outputs_are_isolated_json_copies(runner):
     registry = oxify.NodeRegistry.default()
     registry.register_custom("test.mutate", Mutating())
     wf = build(
-        {"start": START, "a": value({"list": [1]}), "b": {"type": "Custom", "config": {"plugin_id": "test.mutate", "plugin_version": ""}}, "end": END},
+        {
+            "start": START,
+            "a": value({"list": [1]}),
+            "b": {"type": "Custom", "config": {"plugin_id": "test.mutate", "plugin_version": ""}},
+            "end": END,
+        },
         "start>a, a>b, b>end",
     )
     result = runner.run(wf, registry=registry)
@@ -280,7 +314,14 @@ def test_outputs_are_isolated_json_copies(runner):
 def test_non_json_output_fails_the_node(runner):
     registry = oxify.NodeRegistry.default()
     registry.register_custom("test.object", lambda ctx: object())
-    wf = build({"start": START, "o": {"type": "Custom", "config": {"plugin_id": "test.object", "plugin_version": ""}}, "end": END}, "start>o, o>end")
+    wf = build(
+        {
+            "start": START,
+            "o": {"type": "Custom", "config": {"plugin_id": "test.object", "plugin_version": ""}},
+            "end": END,
+        },
+        "start>o, o>end",
+    )
     result = runner.run(wf, registry=registry)
     assert result.state is ExecutionState.FAILED
     assert "not JSON-serializable" in result.nodes["o"].error
