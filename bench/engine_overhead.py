@@ -67,6 +67,13 @@ def make(shape: str, n: int, rng: random.Random) -> Workflow:
     )
 
 
+def row(shape: str, mode: str, executor: str, total: int, seconds: float, ratio: str = "") -> str:
+    rate = total / seconds
+    return (
+        f"{shape:<7} {mode:<9} {executor:<9} {rate:>9.0f} {seconds / total * 1e6:>8.1f} {ratio:>8}"
+    )
+
+
 def best(fn: Any, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -107,9 +114,8 @@ def main() -> None:
     header = (
         f"{'shape':<7} {'mode':<9} {'executor':<9} {'nodes/s':>9} {'µs/node':>8} {'vs pool':>8}"
     )
-    print(
-        f"oxify embedded engine overhead: {args.nodes} no-op nodes + Start/End, best of {args.repeat}"
-    )
+    print(f"oxify embedded engine overhead: {args.nodes} no-op nodes + Start/End,", end=" ")
+    print(f"best of {args.repeat}")
     print(header)
     print("-" * len(header))
     summary: list[float] = []
@@ -120,12 +126,8 @@ def main() -> None:
         engines["inline"].plan(wf)
         t_direct = best(lambda wf=wf: direct_baseline(wf), args.repeat)
         t_pool = best(lambda wf=wf: pool_baseline(wf, pool), args.repeat)
-        print(
-            f"{shape:<7} {'-':<9} {'direct':<9} {total / t_direct:>9.0f} {t_direct / total * 1e6:>8.1f} {'':>8}"
-        )
-        print(
-            f"{shape:<7} {'levels':<9} {'pool':<9} {total / t_pool:>9.0f} {t_pool / total * 1e6:>8.1f} {1.0:>7.2f}x"
-        )
+        print(row(shape, "-", "direct", total, t_direct))
+        print(row(shape, "levels", "pool", total, t_pool, "1.00x"))
         for mode in ("levels", "dataflow"):
             for name, engine in engines.items():
 
@@ -137,14 +139,11 @@ def main() -> None:
                 ratio = t / t_pool
                 if name == "threaded":
                     summary.append(ratio)
-                print(
-                    f"{shape:<7} {mode:<9} {name:<9} {total / t:>9.0f} {t / total * 1e6:>8.1f} {ratio:>7.2f}x"
-                )
+                print(row(shape, mode, name, total, t, f"{ratio:.2f}x"))
     pool.shutdown()
     print()
-    print(
-        f"geometric mean, threaded engine vs hand-written thread-pool scheduler: {statistics.geometric_mean(summary):.2f}x"
-    )
+    mean = statistics.geometric_mean(summary)
+    print(f"geometric mean, threaded engine vs hand-written thread-pool scheduler: {mean:.2f}x")
 
 
 if __name__ == "__main__":

@@ -150,8 +150,8 @@ def test_dollar_name_swallows_a_dash() -> None:
         ev("$count-1 > 0")
     assert info.value.name == "count-1"
     assert ev("$count - 1") == 3
-    assert ev("$count-") == 4 if False else True  # noqa: SIM210 - see next line
-    with pytest.raises(ConditionSyntaxError):
+    # a name never ends with a dash: '$count-' is '$count' followed by a dangling minus
+    with pytest.raises(ConditionSyntaxError, match="expected an expression"):
         parse_condition("$count- ")
 
 
@@ -177,7 +177,7 @@ def test_missing_key_and_bad_index() -> None:
         ev("tags[true]")
     with pytest.raises(EvaluationError, match="a key must be a string or an integer"):
         ev("tags[0.5]")
-    with pytest.raises(EvaluationError, match=r"'\[10\]': index 3 out of range"):
+    with pytest.raises(EvaluationError, match=r"'\[10\]\[3\]': index 3 out of range"):
         ev("[10][3]")
 
 
@@ -557,8 +557,8 @@ def test_source_length_limit() -> None:
 def test_long_flat_chains_are_fine() -> None:
     text = " + ".join(["1"] * 2000)
     assert ev(text) == 2000
-    assert ev(" && ".join(["true"] * 2000)) is True
-    assert ev(".".join(["user"] + ["x"] * 0) + ".age") == 30
+    assert ev(" && ".join(["true"] * 1000)) is True
+    assert ev("[" + ", ".join(["1"] * 2000) + "]") == [1] * 2000
 
 
 @pytest.mark.parametrize("opener", ["(", "!", "-", "[", "not ", "len(", "tags["])
@@ -642,7 +642,6 @@ def test_float_limits() -> None:
 
 
 def test_string_and_list_growth_limits() -> None:
-    assert len(ev("long + long[:0]" if False else "len(long + 'y')")) if False else True
     assert ev("len(long + 'y')") == 60_001
     with pytest.raises(EvaluationError, match="the limit is 100000"):
         ev("long + long")
@@ -652,10 +651,12 @@ def test_string_and_list_growth_limits() -> None:
     with pytest.raises(EvaluationError, match="the limit is 100000"):
         ev("str(many + [1]) == ''", make_scope().with_locals(many=["abcdefgh"] * 50_000))
     with pytest.raises(EvaluationError, match="longer than 100 characters"):
-        ev("int('1' * 1)" if False else "int(s)", make_scope().with_locals(s="1" * 101))
+        ev("int(s)", make_scope().with_locals(s="1" * 101))
     with pytest.raises(EvaluationError, match="longer than 100 characters"):
         ev("float(s)", make_scope().with_locals(s="1" * 101))
-    assert ev("int(s)", make_scope().with_locals(s="1" * 100)) == int("1" * 100) or True
+    with pytest.raises(EvaluationError, match="out of range"):
+        ev("int(s)", make_scope().with_locals(s="1" * 100))
+    assert ev("int(s)", make_scope().with_locals(s="0" * 99 + "7")) == 7
 
 
 def test_deep_input_values_do_not_crash() -> None:

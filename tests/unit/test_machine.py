@@ -107,14 +107,14 @@ def test_retry_then_stale_attempt_result_ignored():
     m.start(rec, 0)
     m.node_succeeded(rec, "start", 1, {}, 0)
     acts = m.node_failed(rec, "f", 1, NodeFailure("net", retryable=True), 1)
-    retry = [a for a in acts if isinstance(a, NodeRetrying)][0]
-    run = [a for a in acts if isinstance(a, RunNode)][0]
+    retry = next(a for a in acts if isinstance(a, NodeRetrying))
+    run = next(a for a in acts if isinstance(a, RunNode))
     assert run.node_id == "f" and run.attempt == 2 and 0.1 <= run.delay < 0.11
     assert retry.delay == run.delay and retry.error == "net"
     assert rec.nodes["f"].state is NodeState.QUEUED and rec.nodes["f"].attempts == 2
     assert m.node_succeeded(rec, "f", 1, "stale", 2) == []  # attempt 1 came back late
     acts = m.node_failed(rec, "f", 2, NodeFailure("net", retryable=True), 3)
-    assert 0.25 <= [a for a in acts if isinstance(a, RunNode)][0].delay < 0.275  # capped
+    assert 0.25 <= next(a for a in acts if isinstance(a, RunNode)).delay < 0.275  # capped
     acts = m.node_failed(rec, "f", 3, NodeFailure("net", retryable=True), 4)
     assert acts[-1] == ExecutionFinished(ExecutionState.FAILED, "node f failed: net")
     assert rec.nodes["f"].attempts == 3 and rec.nodes["end"].state is NodeState.CANCELLED

@@ -61,7 +61,7 @@ def parse(text: str) -> Expr:
         raise ConditionSyntaxError(
             f"condition is too long ({len(text)} characters; the limit is {MAX_SOURCE_LENGTH})",
             MAX_SOURCE_LENGTH,
-            text[:100],
+            text,
         )
     return _Parser(text).parse()
 
