@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from oxify.engine.conditions import check_condition
+from oxify.engine.conditions import parse_condition
 from oxify.engine.plan import Plan, build_plan, find_cycle
 from oxify.engine.templates import references
 from oxify.errors import ConditionSyntaxError, CycleError, ExpressionError, ValidationError
@@ -303,7 +303,7 @@ class _Checker:
 
     def condition(self, node: Node, text: str, field_path: str) -> None:
         try:
-            check_condition(text)
+            condition = parse_condition(text)
         except ConditionSyntaxError as e:
             self.add(
                 "error",
@@ -312,6 +312,16 @@ class _Checker:
                 self.npath(node, f".kind.config.{field_path}"),
                 node,
             )
+            return
+        refs = []
+        for path in condition.paths():
+            keys = []
+            for segment in path.segments:
+                if not isinstance(segment, str):
+                    break
+                keys.append(segment)
+            refs.append(".".join(keys))
+        self.check_refs(node, refs, field_path, what="condition")
 
     def ancestors(self, node_id: str) -> set[str] | None:
         """Transitive predecessors (computed on first use); None when the graph is unplannable."""
@@ -321,7 +331,9 @@ class _Checker:
             self._ancestors = _ancestors(self.wf, self.preds)
         return self._ancestors.get(node_id, set())
 
-    def check_refs(self, node: Node, refs: list[str], field_path: str) -> None:
+    def check_refs(
+        self, node: Node, refs: list[str], field_path: str, what: str = "template"
+    ) -> None:
         ancestors = self.ancestors(node.id) if refs else None
         if ancestors is None:
             return
@@ -332,10 +344,11 @@ class _Checker:
                     continue
                 if target not in ancestors:
                     other = self.wf.nodes_by_id[target]
+                    shown = f"'{{{{{ref}}}}}'" if what == "template" else f"name '{ref}'"
                     self.add(
                         "error",
-                        "template_not_upstream",
-                        f"template '{{{{{ref}}}}}' refers to node {other.label}, which is not "
+                        f"{what}_not_upstream",
+                        f"{what} {shown} refers to node {other.label}, which is not "
                         "upstream of this node",
                         self.npath(node, f".kind.config.{field_path}"),
                         node,
