@@ -26,10 +26,10 @@ class Issue:
     def __str__(self) -> str:
         where = self.path
         if self.node_id is not None:
-            name = (
-                f"'{self.node_name}' " if self.node_name and self.node_name != self.node_id else ""
-            )
-            where = f"node {name}(id {self.node_id}) at {self.path}"
+            if self.node_name and self.node_name != self.node_id:
+                where = f"node '{self.node_name}' (id {self.node_id}) at {self.path}"
+            else:
+                where = f"node {self.node_id} at {self.path}"
         return f"{self.severity}: {where}: {self.message} [{self.code}]"
 
     def to_dict(self) -> dict[str, str | None]:
