@@ -218,9 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as e:
         errors = [i for i in e.issues if i.severity == "error"]
         _print_issues(errors, sys.stderr)
-        print(
-            f"oxify: error: {args.file}: invalid workflow ({len(errors)} problems)", file=sys.stderr
-        )
+        n = len(errors)
+        plural = "s" if n != 1 else ""
+        print(f"oxify: error: {args.file}: invalid workflow ({n} problem{plural})", file=sys.stderr)
         return EXIT_USAGE
     except (WorkflowError, ConfigError, UsageError) as e:
         print(f"oxify: error: {e}", file=sys.stderr)

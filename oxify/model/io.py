@@ -12,7 +12,7 @@ import yaml
 from oxify.errors import ValidationError, WorkflowLoadError
 from oxify.model.issues import Issue
 from oxify.model.kinds import KIND_NAMES
-from oxify.model.workflow import Workflow
+from oxify.model.workflow import Edge, Node, Workflow
 
 Format = Literal["json", "yaml"]
 
@@ -123,7 +123,45 @@ def parse_workflow(data: Any, *, source: str = "<workflow>") -> Workflow:
     try:
         return Workflow.model_validate(data)
     except pydantic.ValidationError as e:
-        raise ValidationError([_issue_from(err, data) for err in e.errors()]) from None
+        issues = [_issue_from(err, data) for err in e.errors()]
+        raise ValidationError(issues + _graph_issues(data)) from None
+
+
+_PLACEHOLDER = "\x00invalid\x00"
+
+
+def _graph_issues(data: dict[str, Any]) -> list[Issue]:
+    """Best effort: the graph rules (ids, edges, cycles, routes, conditions) checked on the
+    parts of a workflow whose shape is right, so that every problem is reported at once."""
+    from oxify.engine.validate import validate
+
+    raw_nodes = data.get("nodes")
+    raw_edges = data.get("edges")
+    if not isinstance(raw_nodes, list):
+        return []
+    nodes: list[Node] = []
+    broken: set[str] = set()
+    for i, raw in enumerate(raw_nodes):
+        try:
+            nodes.append(Node.model_validate(raw))
+        except pydantic.ValidationError:
+            raw_id = raw.get("id") if isinstance(raw, dict) else None
+            node_id = raw_id if isinstance(raw_id, str) else f"nodes[{i}]"
+            kind = {"type": "Custom", "config": {"plugin_id": _PLACEHOLDER}}
+            nodes.append(Node.model_validate({"id": node_id, "kind": kind}))
+            broken.add(node_id)
+    edges: list[Edge] = []
+    for raw in raw_edges if isinstance(raw_edges, list) else []:
+        try:
+            edges.append(Edge.model_validate(raw))
+        except pydantic.ValidationError:
+            continue
+    skeleton = Workflow(nodes=nodes, edges=edges)
+    return [
+        issue
+        for issue in validate(skeleton).errors
+        if issue.node_id not in broken or issue.code not in ("invalid_config", "schema")
+    ]
 
 
 def detect_format(path: Path) -> Format:
