@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
 from collections.abc import Callable
@@ -87,10 +88,8 @@ def check_text(text: str) -> None:
         condition = parse_condition(text)
     except ConditionSyntaxError:
         return
-    try:
+    with contextlib.suppress(ExpressionError):
         condition.evaluate(SCOPE)
-    except ExpressionError:
-        pass
     condition.names()
 
 
@@ -250,10 +249,8 @@ def test_well_formed_expressions_match_python(case: tuple[str, Any]) -> None:
 
 
 def check_template(text: str) -> None:
-    try:
+    with contextlib.suppress(ExpressionError):
         render(text, SCOPE)
-    except ExpressionError:
-        pass
 
 
 @FUZZ
@@ -269,6 +266,6 @@ def test_random_brace_templates(text: str) -> None:
 
 
 @FUZZ
-@given(st.lists(st.sampled_from(["{{", "}}", "a", " ", "l[1]", "d.k", "\\", "x", "."]), max_size=20))
+@given(st.lists(st.sampled_from(["{{", "}}", "a", " ", "l[1]", "d.k", "\\", "x", "."])))
 def test_random_template_pieces(pieces: list[str]) -> None:
     check_template("".join(pieces))

@@ -146,7 +146,8 @@ def test_walk_type_mismatch(value: object, segments: tuple[str | int, ...], frag
 
 
 def test_type_name() -> None:
-    assert [type_name(v) for v in (None, True, 1, 1.5, "s", [], (), {})] == [
+    values: list[object] = [None, True, 1, 1.5, "s", [], (), {}]
+    assert [type_name(v) for v in values] == [
         "null",
         "bool",
         "int",
