@@ -129,5 +129,5 @@ def test_entry_point_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert "cannot load entry point acme_nodes:not_there" in failed.node("m").error
 
     no_eps = oxify.NodeRegistry.default(load_entry_points=False)
-    with pytest.raises(NodeNotAvailableError, match="acme.greet"):
+    with pytest.raises(NodeNotAvailableError, match=r"acme\.greet"):
         no_eps.resolve(node)
