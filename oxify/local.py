@@ -199,6 +199,7 @@ class Execution:
         self._pool: _WorkerPool | None = None
         self._events: list[Event] = []
         self._cond = threading.Condition()
+        self._readers = 0  # threads blocked in events(): only then is a notify needed
         self._finished = threading.Event()
         self._result: ExecutionResult | None = None
         self._names = self._name_index(workflow)
@@ -230,7 +231,12 @@ class Execution:
         while True:
             with self._cond:
                 while index >= len(self._events) and not self._finished.is_set():
-                    if not self._cond.wait(timeout):
+                    self._readers += 1
+                    try:
+                        woke = self._cond.wait(timeout)
+                    finally:
+                        self._readers -= 1
+                    if not woke:
                         raise TimeoutError(f"no event from execution {self.id} for {timeout} s")
                 batch = self._events[index:]
                 finished = self._finished.is_set()
@@ -530,7 +536,8 @@ class Execution:
                 type_, self.id, self.record.workflow_id, len(self._events), time.time(), data
             )
             self._events.append(event)
-            self._cond.notify_all()
+            if self._readers:
+                self._cond.notify_all()
         for callback in (self._on_event, self._engine.hooks.on_event):
             if callback is None:
                 continue
