@@ -4,7 +4,8 @@ A path's first segment (its *root*) is looked up in this order:
 
 1. ``locals`` (loop item/index, error variable, ...), which shadow everything;
 2. a node id (a key of ``outputs``);
-3. a node name (``names`` maps it to an id);
+3. a node name (``names`` maps it to an id; a name whose node has no visible output is
+   skipped here, and reported as such if nothing else matches);
 4. the Rust engine's alias ``node_<id with '-' replaced by '_'>``;
 5. workflow ``inputs``.
 
@@ -27,6 +28,7 @@ AMBIGUOUS: Final = "\x00ambiguous\x00"
 """Value of ``names[name]`` when several nodes share that name; resolving it is an error."""
 
 _EMPTY: Final[Mapping[str, Any]] = {}
+_MISSING: Final = object()
 
 
 def index_names(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
@@ -93,22 +95,22 @@ class Scope:
     def with_locals(self, values: Mapping[str, Any] | None = None, /, **kw: Any) -> Scope:
         """A new scope with more locals (``values`` and keywords; later ones win)."""
         merged = {**self._locals, **(values or {}), **kw}
-        return Scope(self._inputs, self._outputs, self._names, merged, self._node)
+        scope = Scope(self._inputs, self._outputs, self._names, merged, self._node)
+        scope._aliases = self._aliases
+        return scope
 
     def known_roots(self) -> list[str]:
         """Every name a path may start with (aliases ``node_<id>`` left out), sorted."""
-        roots = {*self._locals, *self._outputs, *self._names, *self._inputs}
-        return sorted(str(root) for root in roots)
+        visible = set(self._outputs)
+        names = {n for n, target in self._names.items() if target == AMBIGUOUS or target in visible}
+        return sorted(str(root) for root in {*self._locals, *visible, *names, *self._inputs})
 
     def knows(self, name: str) -> bool:
-        """Whether ``name`` is a root (local, node id, node name, alias or input)."""
-        return (
-            name in self._locals
-            or name in self._outputs
-            or name in self._names
-            or name in self._alias_map()
-            or name in self._inputs
-        )
+        """Whether ``name`` is a root (local, node id, visible or ambiguous name, alias, input)."""
+        try:
+            return self._find(name) is not None
+        except UnknownNameError:  # an ambiguous name is known, just not usable
+            return True
 
     def resolve(self, path: str | ParsedPath | Sequence[Segment]) -> Any:
         """The value at ``path``: text (``a.b[0]``), a :class:`ParsedPath`, or raw segments.
@@ -120,12 +122,7 @@ class Scope:
         parsed = _as_parsed(path)
         if not parsed.segments:
             raise EvaluationError("empty path")
-        chosen = next((c for c in parsed.root_candidates() if self.knows(c[0])), None)
-        if chosen is None:
-            first = parsed.segments[0]
-            raise self._unknown(first if isinstance(first, str) else format_path([first]))
-        root, used = chosen
-        is_node, value = self._lookup(root)
+        root, used, is_node, value = self._locate(parsed)
         rest = parsed.segments[used:]
         where = format_path([root])
         has_output_key = isinstance(value, Mapping) and "output" in value
@@ -134,31 +131,43 @@ class Scope:
             where += ".output"
         return walk(value, rest, where=where)
 
-    def _lookup(self, name: str) -> tuple[bool, Any]:
-        """(is a node output, value) for a known root; raises for ambiguous/invisible names."""
-        if name in self._locals:
-            return False, self._locals[name]
-        if name in self._outputs:
-            return True, self._outputs[name]
+    def _locate(self, parsed: ParsedPath) -> tuple[str, int, bool, Any]:
+        """The longest root candidate that exists: (root, segments used, is node, value)."""
+        for root, used in parsed.root_candidates():
+            found = self._find(root)
+            if found is not None:
+                return root, used, found[0], found[1]
+        raise self._unknown(parsed)
+
+    def _find(self, name: str) -> tuple[bool, Any] | None:
+        """(is a node output, value) for ``name``, or None; raises for an ambiguous name.
+
+        Each mapping is read at most once per lookup (an ``outputs`` mapping may copy values
+        when read).
+        """
+        value = self._locals.get(name, _MISSING)
+        if value is not _MISSING:
+            return False, value
+        value = self._outputs.get(name, _MISSING)
+        if value is not _MISSING:
+            return True, value
         target = self._names.get(name)
-        if target is not None:
-            if target == AMBIGUOUS:
-                raise UnknownNameError(
-                    name,
-                    f"name '{name}'{self._where()} is ambiguous (several nodes have it); "
-                    "use the node id",
-                )
-            if target in self._outputs:
-                return True, self._outputs[target]
+        if target == AMBIGUOUS:
             raise UnknownNameError(
                 name,
-                f"node '{name}' has no output visible{self._where()}: "
-                "it is not an upstream node that succeeded",
+                f"name '{name}'{self._where()} is ambiguous (several nodes have it); "
+                "use the node id",
             )
-        alias = self._alias_map().get(name)
-        if alias is not None:
-            return True, self._outputs[alias]
-        return False, self._inputs[name]
+        if target is None:
+            target = self._alias_map().get(name)
+        if target is not None:
+            value = self._outputs.get(target, _MISSING)
+            if value is not _MISSING:
+                return True, value
+        value = self._inputs.get(name, _MISSING)
+        if value is not _MISSING:
+            return False, value
+        return None
 
     def _alias_map(self) -> dict[str, str]:
         if self._aliases is None:
@@ -170,7 +179,16 @@ class Scope:
     def _where(self) -> str:
         return f" in node '{self._node}'" if self._node is not None else ""
 
-    def _unknown(self, name: str) -> UnknownNameError:
+    def _unknown(self, parsed: ParsedPath) -> UnknownNameError:
+        for root, _ in parsed.root_candidates():
+            if root in self._names:  # a node name, but that node's output is not visible here
+                return UnknownNameError(
+                    root,
+                    f"node '{root}' has no output visible{self._where()}: it is not upstream "
+                    "of this node or it has not succeeded",
+                )
+        first = parsed.segments[0]
+        name = first if isinstance(first, str) else format_path([first])
         message = f"unknown name '{name}'{self._where()}: not a workflow input or an upstream node"
         close = difflib.get_close_matches(name, self.known_roots(), n=1)
         if close:

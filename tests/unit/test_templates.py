@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -152,6 +153,40 @@ def test_name_of_a_node_without_visible_output() -> None:
     with pytest.raises(UnknownNameError) as info:
         make_scope().resolve("later.x")
     assert "node 'later' has no output visible in node 'Answer'" in str(info.value)
+
+
+def test_invisible_node_name_falls_through_to_inputs() -> None:
+    scope = Scope({"later": "input", "step": {"one": 1}}, {}, {"later": "n9", "step.one": "n8"})
+    assert scope.resolve("later") == "input"
+    assert scope.resolve("step.one") == 1
+    assert not Scope({}, {}, {"later": "n9"}).knows("later")
+    assert "later" not in Scope({}, {}, {"later": "n9"}).known_roots()
+
+
+def test_outputs_are_read_once_per_lookup() -> None:
+    reads: list[str] = []
+
+    class CountingOutputs(Mapping[str, Any]):
+        """Like a store view that copies each output when it is read."""
+
+        def __init__(self, data: dict[str, Any]) -> None:
+            self._data = data
+
+        def __getitem__(self, key: str) -> Any:
+            value = dict(self._data[key])
+            reads.append(key)  # a successful (copying) read
+            return value
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(self._data)
+
+        def __len__(self) -> int:
+            return len(self._data)
+
+    scope = Scope({}, CountingOutputs({"n1": {"a": 1}}), {"first": "n1"})
+    assert scope.resolve("first.a") == 1
+    assert reads == ["n1"]
+    assert scope.with_locals(x=1).resolve("node_n1.a") == 1
 
 
 def test_walk_errors_below_the_root() -> None:

@@ -159,6 +159,12 @@ class _Parser:
             self.fail("unexpected 'not'; did you mean 'not in'?", token)
         return None
 
+    def arithmetic_op(self, binding: int) -> str | None:
+        """The operator at the cursor if it is an arithmetic one of precedence ``binding``."""
+        token = self.peek()
+        op = str(token.value)
+        return op if token.kind == "op" and _BINDING.get(op) == binding else None
+
     def expr(self, min_binding: int) -> Expr:
         self.enter()
         left = self.prefix(min_binding)
@@ -186,11 +192,9 @@ class _Parser:
                     )
             else:
                 rest: list[tuple[str, Expr]] = []
-                while (token := self.peek()).kind == "op" and _BINDING.get(
-                    str(token.value)
-                ) == binding:
+                while (same := self.arithmetic_op(binding)) is not None:
                     self.advance()
-                    rest.append((str(token.value), self.expr(binding + 1)))
+                    rest.append((same, self.expr(binding + 1)))
                 left = self.checked(Arith(left, tuple(rest)), start)
         self.depth -= 1
         return left
