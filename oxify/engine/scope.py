@@ -158,7 +158,7 @@ class Scope:
                 f"name '{name}'{self._where()} is ambiguous (several nodes have it); "
                 "use the node id",
             )
-        if target is None:
+        if target is None and name.startswith("node_"):
             target = self._alias_map().get(name)
         if target is not None:
             value = self._outputs.get(target, _MISSING)
