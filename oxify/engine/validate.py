@@ -7,7 +7,6 @@ do not. Each finding carries the node id and name and a JSON path into the docum
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
@@ -236,29 +235,30 @@ class _Checker:
             self.kind_rules(node)
 
     def unknown_fields(self, node: Node) -> None:
-        def walk(model: BaseModel, path: str) -> Iterator[str]:
-            for key in model.model_extra or {}:
-                yield f"{path}.{key}"
-            for name in type(model).model_fields:
-                value = getattr(model, name)
-                if isinstance(value, BaseModel):
-                    yield from walk(value, f"{path}.{name}")
-                elif isinstance(value, list):
-                    for i, item in enumerate(value):
-                        if isinstance(item, BaseModel):
-                            yield from walk(item, f"{path}.{name}[{i}]")
+        for path in _extras(node, ""):
+            field_name = path.rsplit(".", 1)[1]
+            where = f" in {node.kind.type} config" if path.startswith(".kind.config") else ""
+            self.add(
+                "warning",
+                "unknown_field",
+                f"unknown field '{field_name}'{where} (kept, but oxify ignores it)",
+                self.npath(node, path),
+                node,
+            )
 
-        config = getattr(node.kind, "config", None)
-        if not isinstance(config, BaseModel) or node.kind.type == "Custom":
-            return
-        for path in walk(config, ".kind.config"):
+    def document_fields(self) -> None:
+        """Unknown fields outside the nodes: top level, metadata, edges."""
+        paths = [f"$.{key}" for key in self.wf.model_extra or {}]
+        paths += _extras(self.wf.metadata, "$.metadata")
+        for i, edge in enumerate(self.wf.edges):
+            paths += _extras(edge, f"$.edges[{i}]")
+        for path in paths:
             field_name = path.rsplit(".", 1)[1]
             self.add(
                 "warning",
                 "unknown_field",
-                f"unknown field '{field_name}' in {node.kind.type} config (ignored)",
-                self.npath(node, path),
-                node,
+                f"unknown field '{field_name}' (kept, but oxify ignores it)",
+                path,
             )
 
     def policies(self, node: Node) -> None:
@@ -528,8 +528,25 @@ class _Checker:
 
     def run(self) -> list[Issue]:
         self.structure()
+        self.document_fields()
         self.nodes()
         return self.issues
+
+
+def _extras(model: BaseModel, path: str) -> list[str]:
+    """JSON paths of every field of ``model`` (and the models inside it) that no schema
+    declares; free-form values (``Any`` fields such as a Custom node's ``config``) are not
+    searched."""
+    found = [f"{path}.{key}" for key in model.model_extra or {}]
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            found += _extras(value, f"{path}.{name}")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    found += _extras(item, f"{path}.{name}[{i}]")
+    return found
 
 
 def _root_candidates(ref: str) -> list[str]:

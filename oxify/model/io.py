@@ -17,6 +17,17 @@ from oxify.model.workflow import Edge, Node, Workflow
 Format = Literal["json", "yaml"]
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, minus timestamp resolution: the Rust engine writes RFC3339
+    timestamps unquoted, and they must stay the strings they were."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -44,7 +55,7 @@ def parse_text(text: str, fmt: Format, *, source: str = "<string>") -> Any:
         except ValueError as e:
             raise WorkflowLoadError(f"{source}: invalid JSON: {e}") from e
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_YamlLoader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -147,7 +158,11 @@ def _graph_issues(data: dict[str, Any]) -> list[Issue]:
         except pydantic.ValidationError:
             raw_id = raw.get("id") if isinstance(raw, dict) else None
             node_id = raw_id if isinstance(raw_id, str) else f"nodes[{i}]"
-            kind = {"type": "Custom", "config": {"plugin_id": _PLACEHOLDER}}
+            raw_kind = raw.get("kind") if isinstance(raw, dict) else None
+            raw_type = raw_kind.get("type") if isinstance(raw_kind, dict) else None
+            kind: dict[str, Any] = {"type": "Custom", "config": {"plugin_id": _PLACEHOLDER}}
+            if raw_type in ("Start", "End"):  # keep the role: no false missing_start/end
+                kind = {"type": raw_type}
             nodes.append(Node.model_validate({"id": node_id, "kind": kind}))
             broken.add(node_id)
     edges: list[Edge] = []

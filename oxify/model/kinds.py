@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class _Config(BaseModel):
@@ -212,12 +212,23 @@ class _Kind(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class StartKind(_Kind):
+class _UnitKind(_Kind):
+    """Start and End are unit variants: the Rust engine writes ``{"type": "Start"}``."""
+
+    @model_serializer(mode="wrap")
+    def _drop_empty_config(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("config") is None:
+            data.pop("config", None)
+        return data
+
+
+class StartKind(_UnitKind):
     type: Literal["Start"]
     config: None = None
 
 
-class EndKind(_Kind):
+class EndKind(_UnitKind):
     type: Literal["End"]
     config: EndConfig | None = None
 

@@ -12,7 +12,7 @@ import uuid
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from oxify.model.kinds import NodeKind
 
@@ -46,6 +46,21 @@ class TimeoutConfig(_Model):
     idle_timeout_ms: int | None = None
     timeout_action: TimeoutAction = "Fail"
 
+    @field_validator("timeout_action", mode="before")
+    @classmethod
+    def _check_action(cls, value: Any) -> Any:
+        if value in ("Fail", "Skip"):
+            return value
+        if (
+            isinstance(value, dict)
+            and list(value) == ["UseDefault"]
+            and isinstance(value["UseDefault"], str)
+        ):
+            return value
+        raise ValueError(
+            f'timeout_action must be "Fail", "Skip" or {{"UseDefault": "<value>"}}, got {value!r}'
+        )
+
 
 class Node(_Model):
     """One step of a workflow. ``id`` is any non-empty string (OxiFY writes UUIDs)."""
@@ -60,7 +75,7 @@ class Node(_Model):
     @model_validator(mode="before")
     @classmethod
     def _default_name(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not data.get("name") and isinstance(data.get("id"), str):
+        if isinstance(data, dict) and "name" not in data and isinstance(data.get("id"), str):
             return {**data, "name": data["id"]}
         return data
 
@@ -72,7 +87,9 @@ class Node(_Model):
     @property
     def label(self) -> str:
         """How messages name this node: ``'name' (id)`` or just the id when they are equal."""
-        return self.id if self.name == self.id else f"'{self.name}' ({self.id})"
+        if not self.name or self.name == self.id:
+            return self.id
+        return f"'{self.name}' ({self.id})"
 
 
 class Edge(_Model):
