@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from oxify import __version__
-from oxify.errors import ConfigError, ExecutionError, OxifyError, ValidationError, WorkflowError
+from oxify.errors import (
+    ConfigError,
+    ExecutionError,
+    OxifyError,
+    ValidationError,
+    WorkflowError,
+    WorkflowLoadError,
+)
 from oxify.model.io import Format, load_workflow, parse_text
 from oxify.model.issues import Issue
 
@@ -27,12 +34,16 @@ class UsageError(Exception):
     """A bad command-line argument (exit code 2)."""
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _parse_assignment(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise UsageError(f"-i expects key=value, got {text!r}")
     try:
-        value: Any = json.loads(raw)
+        value: Any = json.loads(raw, parse_constant=_not_json)
     except ValueError:
         value = raw
     return key.strip(), value
@@ -57,6 +68,11 @@ def _read_inputs(args: argparse.Namespace) -> dict[str, Any]:
     return inputs
 
 
+def _print_json_report(issues: list[Issue]) -> None:
+    valid = not any(i.severity == "error" for i in issues)
+    print(json.dumps({"valid": valid, "issues": [i.to_dict() for i in issues]}, indent=2))
+
+
 def _print_issues(issues: list[Issue], stream: TextIO) -> None:
     for issue in issues:
         print(f"{issue}", file=stream)
@@ -67,11 +83,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from oxify.engine.plan import build_plan
     from oxify.engine.validate import validate
 
-    workflow = load_workflow(args.file)
+    try:
+        workflow = load_workflow(args.file)
+    except ValidationError as e:
+        if not args.json:
+            raise
+        _print_json_report(e.issues)
+        return EXIT_USAGE
+    except WorkflowLoadError as e:
+        if not args.json:
+            raise
+        _print_json_report([Issue("error", "invalid_file", str(e))])
+        return EXIT_USAGE
     report = validate(workflow)
     if args.json:
-        doc = {"valid": report.ok, "issues": [i.to_dict() for i in report.issues]}
-        print(json.dumps(doc, indent=2))
+        _print_json_report(report.issues)
         return EXIT_OK if report.ok else EXIT_USAGE
     _print_issues(report.warnings, sys.stderr)
     if not report.ok:

@@ -55,6 +55,7 @@ def find_cycle(nodes: Sequence[str], edges: Iterable[tuple[str, str]]) -> list[s
 
     Iterative (no recursion), so graphs of any size are fine.
     """
+    nodes = list(dict.fromkeys(nodes))  # ids are unique here even if the file repeats one
     index = {n: i for i, n in enumerate(nodes)}
     preds: dict[str, list[str]] = {n: [] for n in nodes}
     succs: dict[str, list[str]] = {n: [] for n in nodes}

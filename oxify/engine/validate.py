@@ -66,11 +66,14 @@ class _Checker:
         self.index = {n.id: i for i, n in reversed(list(enumerate(workflow.nodes)))}
         names: dict[str, list[str]] = {}
         for n in workflow.nodes:
-            names.setdefault(n.name, []).append(n.id)
+            ids = names.setdefault(n.name, [])
+            if n.id not in ids:  # a repeated id is reported once, as duplicate_id
+                ids.append(n.id)
         self.names = names
         self.succs: dict[str, list[str]] = {n.id: [] for n in workflow.nodes}
         self.preds: dict[str, list[str]] = {n.id: [] for n in workflow.nodes}
         self._ancestors: dict[str, set[str]] | None = None
+        self.aliases = {"node_" + n.id.replace("-", "_"): n.id for n in workflow.nodes}
 
     def add(
         self, severity: Severity, code: str, message: str, path: str, node: Node | None = None
@@ -94,7 +97,11 @@ class _Checker:
         if ref in self.index:
             return ref
         ids = self.names.get(ref, [])
-        return ids[0] if len(ids) == 1 else None
+        if len(ids) == 1:
+            return ids[0]
+        if not ids and ref.startswith("node_"):
+            return self.aliases.get(ref)
+        return None
 
     # -- structure ---------------------------------------------------------------------------
     def structure(self) -> None:
@@ -208,6 +215,8 @@ class _Checker:
                     reached.add(s)
                     stack.append(s)
         for node in self.wf.nodes:
+            if self.wf.nodes_by_id[node.id] is not node:
+                continue  # a second node with a repeated id: reported as duplicate_id
             if node.id not in reached:
                 self.add(
                     "warning",

@@ -72,12 +72,13 @@ class Node(_Model):
     retry_config: RetryConfig | None = None
     timeout_config: TimeoutConfig | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _default_name(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "name" not in data and isinstance(data.get("id"), str):
-            return {**data, "name": data["id"]}
-        return data
+    @model_validator(mode="after")
+    def _default_name(self) -> Node:
+        # Without a name, a node is named by its id; the field stays "unset" so that saving
+        # the workflow again does not add a name the file never had.
+        if "name" not in self.model_fields_set:
+            object.__setattr__(self, "name", self.id)
+        return self
 
     @property
     def kind_name(self) -> str:

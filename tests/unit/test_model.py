@@ -16,6 +16,7 @@ from oxify.model import (
     TimeoutConfig,
     UseDefault,
     Workflow,
+    parse_text,
     parse_workflow,
     workflow_to_data,
 )
@@ -168,12 +169,8 @@ class TestRustFile:
         assert again == wf
         assert again.nodes == wf.nodes
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: full=True writes 'config': null for Start/End, which the Rust engine "
-        "never writes (README: 'full=True writes every field, as the Rust engine does')",
-    )
     def test_full_dump_of_a_complete_rust_file_is_the_rust_file(self) -> None:
+        # Regression: full=True used to add "config": null to Start/End.
         wf = oxify.load_workflow(RUST_FILE)
         assert json.loads(oxify.dumps_workflow(wf, full=True)) == rust_data()
 
@@ -195,13 +192,8 @@ class TestRustFile:
         oxify.save_workflow(wf, out)
         assert oxify.load_workflow(out) == wf
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: YAML timestamps. serde_yaml (the Rust engine's yaml.rs) writes RFC3339 "
-        "strings unquoted; PyYAML safe_load turns them into datetime objects and "
-        "WorkflowMetadata.created_at (str) rejects them (oxify/model/io.py parse_text)",
-    )
     def test_yaml_with_unquoted_rfc3339_timestamps_loads(self, tmp_path: Path) -> None:
+        # serde_yaml writes RFC3339 strings unquoted; PyYAML used to turn them into datetimes.
         path = write(
             tmp_path / "rust.yaml",
             "metadata:\n"
@@ -262,12 +254,8 @@ class TestMinimalFile:
         assert all("id" in e and "label" in e and "condition" in e for e in data["edges"])
         assert parse_workflow(data) == wf
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: an explicit empty name is replaced by the id (Node._default_name uses "
-        "`not data.get('name')`), so a Rust file with \"name\": \"\" is not saved back unchanged",
-    )
     def test_explicit_empty_name_round_trips(self) -> None:
+        # Regression: an explicit "" used to be replaced by the id.
         data = minimal_data()
         data["nodes"][1]["name"] = ""
         wf = parse_workflow(data)
@@ -371,6 +359,16 @@ class TestLoaderErrors:
 
     def test_empty_yaml_file(self, tmp_path: Path) -> None:
         assert "got NoneType" in self.load_error(write(tmp_path / "empty.yaml", ""))
+
+    def test_duplicate_yaml_keys_are_rejected(self, tmp_path: Path) -> None:
+        path = write(
+            tmp_path / "dup.yaml",
+            "nodes:\n  - {id: s, kind: {type: Start}}\n  - {id: e, kind: {type: End}}\n"
+            "edges:\n  - {from: s, to: e}\nedges: []\n",
+        )
+        message = self.load_error(path)
+        assert "duplicate key 'edges'" in message
+        assert "line 6" in message
 
 
 # -- shape errors -----------------------------------------------------------------------------
@@ -480,33 +478,56 @@ class TestShapeErrors:
     def test_missing_node_id(self) -> None:
         data = minimal_data()
         del data["nodes"][1]["id"]
-        [issue] = shape_issues(data)
+        issue = shape_issues(data)[0]
         assert (issue.code, issue.path) == ("missing_field", "$.nodes[1].id")
         assert "'id'" in issue.message
 
     def test_unexpected_field_in_kind(self) -> None:
         data = minimal_data()
         data["nodes"][0]["kind"] = {"type": "Start", "settings": {}}
-        [issue] = shape_issues(data)
+        issue = shape_issues(data)[0]
         assert issue.code == "schema"
         assert issue.path == "$.nodes[0].kind.settings"
+        assert issue.node_id == "start"
         assert "'settings'" in issue.message
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: a bad timeout_action gives two issues whose paths carry pydantic union "
-        "member labels ($...timeout_action.literal['Fail','Skip'] and ...UseDefault) instead "
-        "of one issue at $...timeout_action (oxify/model/io.py _clean_loc only strips "
-        "discriminated-union tags)",
+    def test_graph_problems_are_reported_with_shape_problems(self) -> None:
+        data = minimal_data()
+        data["nodes"][1]["kind"]["config"]["plugin_id"] = 42
+        data["edges"].append({"from": "end", "to": "end"})
+        data["edges"].append({"from": "retrieve", "to": "ghost"})
+        issues = shape_issues(data)
+        assert {(i.code, i.path) for i in issues} == {
+            ("schema", "$.nodes[1].kind.config.plugin_id"),
+            ("self_loop", "$.edges[2]"),
+            ("unknown_node", "$.edges[3].to"),
+        }
+
+    @pytest.mark.parametrize(
+        ("index", "kind"),
+        [(0, {"type": "Start", "settings": {}}), (2, {"type": "End", "config": {"outputs": 5}})],
     )
+    def test_a_broken_start_or_end_is_not_reported_missing(
+        self, index: int, kind: dict[str, Any]
+    ) -> None:
+        # Regression: a broken Start/End used to add a false missing_start/missing_end.
+        data = minimal_data()
+        data["nodes"][index]["kind"] = kind
+        issues = shape_issues(data)
+        assert [i.code for i in issues] == ["schema"]
+
     def test_bad_timeout_action_is_one_issue_at_its_path(self) -> None:
+        # Regression: pydantic union member labels used to leak into the path, twice.
         data = minimal_data()
         data["nodes"][1]["timeout_config"] = {
             "execution_timeout_ms": 1000,
             "timeout_action": "Abort",
         }
-        issues = shape_issues(data)
-        assert [i.path for i in issues] == ["$.nodes[1].timeout_config.timeout_action"]
+        [issue] = shape_issues(data)
+        assert issue.path == "$.nodes[1].timeout_config.timeout_action"
+        assert (issue.code, issue.node_id) == ("schema", "retrieve")
+        for fragment in ("'Abort'", '"Fail"', '"Skip"', "UseDefault"):
+            assert fragment in issue.message
 
 
 # -- policies ---------------------------------------------------------------------------------
@@ -545,7 +566,7 @@ class TestTimeoutAction:
         data["nodes"][1]["timeout_config"] = {"execution_timeout_ms": 1, "timeout_action": action}
         issues = shape_issues(data)
         assert issues
-        assert all(i.code == "schema" for i in issues)
+        assert all(i.code in ("schema", "missing_field") for i in issues)
         assert all(i.path.startswith("$.nodes[1].timeout_config.timeout_action") for i in issues)
         assert all(i.node_id == "retrieve" for i in issues)
 
@@ -593,8 +614,30 @@ class TestUnknownFields:
         wf = parse_workflow(data)
         assert json.loads(oxify.dumps_workflow(wf)) == data
         assert parse_workflow(json.loads(oxify.dumps_workflow(wf, full=True))) == wf
-        yaml_back = oxify.parse_text(oxify.dumps_workflow(wf, "yaml"), "yaml")
+        yaml_back = parse_text(oxify.dumps_workflow(wf, "yaml"), "yaml")
         assert yaml_back == data
+
+    def test_unknown_fields_everywhere_are_warnings(self) -> None:
+        data = rust_data()
+        data["x_top"] = {"keep": True}
+        data["metadata"]["owner"] = "team-a"
+        data["edges"][0]["weight"] = 2
+        data["nodes"][1]["timeout_config"]["grace"] = 2
+        data["nodes"][2]["ui"] = {"color": "red"}
+        data["nodes"][2]["retry_config"]["jitter"] = 0.1
+        data["nodes"][7]["kind"]["config"]["loop_type"]["batch"] = 4
+        report = oxify.validate(parse_workflow(data))
+        assert report.ok
+        assert all(i.severity == "warning" for i in report.issues)
+        assert {(i.code, i.path, i.node_id) for i in report.issues} == {
+            ("unknown_field", "$.x_top", None),
+            ("unknown_field", "$.metadata.owner", None),
+            ("unknown_field", "$.edges[0].weight", None),
+            ("unknown_field", "$.nodes[1].timeout_config.grace", RETRIEVER_ID),
+            ("unknown_field", "$.nodes[2].ui", LLM_ID),
+            ("unknown_field", "$.nodes[2].retry_config.jitter", LLM_ID),
+            ("unknown_field", "$.nodes[7].kind.config.loop_type.batch", LOOP_ID),
+        }
 
     def test_unknown_config_fields_are_warnings(self) -> None:
         data = rust_data()
@@ -607,14 +650,8 @@ class TestUnknownFields:
         assert issue.node_id == LLM_ID
         assert "'seed'" in issue.message
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: unknown fields outside kind.config (node, edge, metadata, retry_config, "
-        "top level) are kept but never reported, although the README says unknown fields are "
-        "reported as warnings; a typo like 'retry_confg' passes silently "
-        "(oxify/engine/validate.py unknown_fields only walks kind.config)",
-    )
     def test_node_level_typo_is_reported(self) -> None:
+        # Regression: only unknown fields inside kind.config used to be reported.
         data = minimal_data()
         data["nodes"][1]["retry_confg"] = {"max_retries": 3}
         report = oxify.validate(parse_workflow(data))
