@@ -36,7 +36,7 @@ from oxify.engine.machine import (
     RunNode,
 )
 from oxify.engine.plan import Plan, PlanCache
-from oxify.engine.scope import AMBIGUOUS, Scope
+from oxify.engine.scope import Scope, index_names
 from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
 from oxify.engine.validate import ValidationReport, ensure_valid, validate
 from oxify.errors import ConfigError, ExecutionError, NodeTimeoutError, is_retryable
@@ -202,8 +202,7 @@ class Execution:
         self._readers = 0  # threads blocked in events(): only then is a notify needed
         self._finished = threading.Event()
         self._result: ExecutionResult | None = None
-        self._names = self._name_index(workflow)
-        self._successors_done = 0
+        self._names = index_names([(n.name, n.id) for n in workflow.nodes])
 
     # -- public handle ---------------------------------------------------------------------
     @property
@@ -300,7 +299,7 @@ class Execution:
             if self._running.get(job.node_id) is not job:
                 return  # a timed-out or cancelled attempt finishing late
             del self._running[job.node_id]
-            self._conclude(job.node_id, job.attempt, output, error)
+            self._apply(self._outcome(job.node_id, job.attempt, output, error))
             self._fill_slots()
         elif kind == "cancel":
             self._apply(self.machine.cancel(self.record, time.time(), msg[1]))
@@ -400,11 +399,6 @@ class Execution:
             node_id, attempt = self._ready.popleft()
             self._apply(self._dispatch(node_id, attempt))
 
-    def _conclude(
-        self, node_id: str, attempt: int, output: Any, error: BaseException | None
-    ) -> None:
-        self._apply(self._outcome(node_id, attempt, output, error))
-
     def _outcome(
         self, node_id: str, attempt: int, output: Any, error: BaseException | None
     ) -> list[Action]:
@@ -467,13 +461,6 @@ class Execution:
             successors=plan.succs[node_id],
             deadline=None if timeout is None else time.monotonic() + timeout,
         )
-
-    @staticmethod
-    def _name_index(workflow: Workflow) -> dict[str, str]:
-        names: dict[str, str] = {}
-        for node in workflow.nodes:
-            names[node.name] = AMBIGUOUS if node.name in names else node.id
-        return names
 
     # -- events ----------------------------------------------------------------------------
     def _node_finished(self, action: NodeFinished) -> None:
