@@ -22,17 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oxify import events as ev
+from oxify.engine.describe import describe
 from oxify.engine.machine import (
     Action,
     CancelNodes,
-    ExecutionFinished,
-    LevelCompleted,
-    LevelStarted,
     Machine,
     NodeFailure,
-    NodeFinished,
-    NodeRetrying,
     RunNode,
 )
 from oxify.engine.plan import Plan, PlanCache
@@ -270,12 +265,8 @@ class Execution:
         return self._result
 
     def _loop(self) -> None:
-        self._emit(
-            ev.WORKFLOW_STARTED,
-            workflow_name=self.workflow.name,
-            total_nodes=len(self._plan.order),
-            mode=self.config.mode,
-        )
+        type_, data = workflow_started(self.workflow, self.config.mode)
+        self._emit(type_, **data)
         if self.config.timeout is not None:
             self._add_timer(self.config.timeout, ("workflow_deadline",))
         self._apply(self.machine.start(self.record, time.time()))
@@ -342,27 +333,11 @@ class Execution:
                     self._add_timer(action.delay, ("run", action.node_id, action.attempt))
                 else:
                     pending.extend(self._dispatch(action.node_id, action.attempt))
-            elif isinstance(action, NodeFinished):
-                self._node_finished(action)
-            elif isinstance(action, NodeRetrying):
-                node = self.workflow.nodes_by_id[action.node_id]
-                self._emit(
-                    ev.NODE_RETRY,
-                    node_id=action.node_id,
-                    name=node.name,
-                    attempt=action.attempt,
-                    delay=round(action.delay, 6),
-                    error=action.error,
-                )
-            elif isinstance(action, LevelStarted):
-                self._emit(ev.LEVEL_STARTED, level=action.level, node_count=len(action.node_ids))
-            elif isinstance(action, LevelCompleted):
-                self._emit(ev.LEVEL_COMPLETED, level=action.level)
-                self._progress(completed_levels=action.level + 1)
-            elif isinstance(action, CancelNodes):
+                continue
+            if isinstance(action, CancelNodes):
                 self._cancel_nodes(action.node_ids)
-            elif isinstance(action, ExecutionFinished):
-                self._execution_finished(action)
+            for type_, data in describe(action, self.record, self.workflow, self._plan):
+                self._emit(type_, **data)
 
     def _dispatch(self, node_id: str, attempt: int) -> list[Action]:
         node = self.workflow.nodes_by_id[node_id]
@@ -375,9 +350,8 @@ class Execution:
             return []
         if not self.machine.node_started(self.record, node_id, attempt, time.time()):
             return []
-        self._emit(
-            ev.NODE_STARTED, node_id=node_id, name=node.name, kind=node.kind_name, attempt=attempt
-        )
+        type_, data = node_started(self.workflow, node_id, attempt)
+        self._emit(type_, **data)
         timeout = self._node_timeout(node_id)
         ctx = self._context(node_id, attempt, timeout)
         job = _Attempt(node_id, attempt, ctx, spec)
@@ -463,33 +437,6 @@ class Execution:
         )
 
     # -- events ----------------------------------------------------------------------------
-    def _node_finished(self, action: NodeFinished) -> None:
-        node = self.workflow.nodes_by_id[action.node_id]
-        rec = self.record.nodes[action.node_id]
-        base: dict[str, Any] = {"node_id": action.node_id, "name": node.name}
-        if action.state is NodeState.SUCCEEDED:
-            duration = None
-            if rec.started_at is not None and rec.finished_at is not None:
-                duration = round((rec.finished_at - rec.started_at) * 1000, 3)
-            self._emit(ev.NODE_COMPLETED, **base, duration_ms=duration, attempts=rec.attempts)
-        elif action.state is NodeState.FAILED:
-            self._emit(ev.NODE_FAILED, **base, error=rec.error, attempts=rec.attempts)
-        elif action.state is NodeState.SKIPPED:
-            reason = rec.skip_reason.value if rec.skip_reason else None
-            self._emit(ev.NODE_SKIPPED, **base, reason=reason)
-        if self.config.mode == "dataflow":
-            self._progress()
-
-    def _progress(self, completed_levels: int | None = None) -> None:
-        data: dict[str, Any] = {
-            "completed_nodes": self.record.finished_count,
-            "total_nodes": len(self.record.nodes),
-        }
-        if completed_levels is not None:
-            data["completed_levels"] = completed_levels
-            data["total_levels"] = len(self._plan.levels)
-        self._emit(ev.PROGRESS_UPDATE, **data)
-
     def _cancel_nodes(self, node_ids: tuple[str, ...]) -> None:
         ready = set(node_ids)
         self._ready = deque(item for item in self._ready if item[0] not in ready)
@@ -497,25 +444,6 @@ class Execution:
             job = self._running.pop(node_id, None)
             if job is not None:
                 job.ctx.cancel_event.set()
-            node = self.workflow.nodes_by_id[node_id]
-            self._emit(ev.NODE_CANCELLED, node_id=node_id, name=node.name)
-
-    def _execution_finished(self, action: ExecutionFinished) -> None:
-        record = self.record
-        duration = None
-        if record.started_at is not None and record.finished_at is not None:
-            duration = round((record.finished_at - record.started_at) * 1000, 3)
-        if action.state is ExecutionState.COMPLETED:
-            self._emit(
-                ev.WORKFLOW_COMPLETED,
-                completed_nodes=record.finished_count,
-                failed_nodes=list(record.failed_nodes),
-                duration_ms=duration,
-            )
-        elif action.state is ExecutionState.CANCELLED:
-            self._emit(ev.WORKFLOW_CANCELLED, reason=action.error, duration_ms=duration)
-        else:
-            self._emit(ev.WORKFLOW_FAILED, error=action.error, duration_ms=duration)
 
     def _emit(self, type_: str, **data: Any) -> None:
         with self._cond:
