@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oxify.engine.describe import describe
+from oxify.engine.describe import describe, node_started, workflow_started
 from oxify.engine.machine import (
     Action,
     CancelNodes,
