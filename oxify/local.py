@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import logging
 import queue
 import random
@@ -17,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,73 +26,33 @@ from oxify.engine.machine import (
     Action,
     CancelNodes,
     Machine,
-    NodeFailure,
     RunNode,
 )
 from oxify.engine.plan import Plan, PlanCache
 from oxify.engine.scope import Scope, index_names
-from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
+from oxify.engine.state import ExecutionState, NodeState
 from oxify.engine.validate import ValidationReport, ensure_valid, validate
-from oxify.errors import ConfigError, ExecutionError, NodeTimeoutError, is_retryable
+from oxify.errors import ConfigError, ExecutionError
 from oxify.events import Event
 from oxify.execution import ExecutionConfig, ExecutionResult, NodeResult
 from oxify.hooks import Hooks
 from oxify.model.io import load_workflow
 from oxify.model.workflow import Workflow
-from oxify.nodes.base import NodeContext, Routed
+from oxify.nodes.attempt import (
+    VisibleOutputs,
+    execute,
+    failure_of,
+    json_copy,
+    node_timeout,
+    settle,
+    timeout_failure,
+)
+from oxify.nodes.base import NodeContext
 from oxify.nodes.registry import ExecutorSpec, NodeRegistry
 
 log = logging.getLogger("oxify")
 
 EventCallback = Callable[[Event], None]
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _json_copy(value: Any) -> Any:
-    """A JSON-clean copy of a node output (what the distributed runner would store)."""
-    if isinstance(value, _SCALARS):
-        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-            raise ValueError("output is not JSON: NaN or infinity")
-        return value
-    return json.loads(json.dumps(value, allow_nan=False))
-
-
-def _failure(error: BaseException) -> NodeFailure:
-    from oxify.errors import OxifyError
-
-    message = str(error) if isinstance(error, OxifyError) else f"{type(error).__name__}: {error}"
-    return NodeFailure(message, is_retryable(error), isinstance(error, NodeTimeoutError))
-
-
-def _clone(value: Any) -> Any:
-    """A deep copy of a JSON value (so a node can never change another node's output)."""
-    if isinstance(value, dict):
-        return {k: _clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clone(v) for v in value]
-    return value
-
-
-class _UpstreamOutputs(Mapping[str, Any]):
-    """Outputs of the succeeded nodes among ``upstream`` (a live view; values are copied
-    when read, as a distributed worker would receive them)."""
-
-    def __init__(self, record: ExecutionRecord, upstream: Collection[str]) -> None:
-        self._record = record
-        self._upstream = upstream
-
-    def __getitem__(self, node_id: str) -> Any:
-        if node_id in self._upstream:
-            rec = self._record.nodes[node_id]
-            if rec.state is NodeState.SUCCEEDED:
-                return _clone(rec.output)
-        raise KeyError(node_id)
-
-    def __iter__(self) -> Iterator[str]:
-        return (n for n in self._upstream if self._record.nodes[n].state is NodeState.SUCCEEDED)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
 
 @dataclass(eq=False)
@@ -315,8 +274,7 @@ class Execution:
         job.ctx.cancel_event.set()
         assert self._pool is not None
         self._pool.abandon(job)
-        node = self.workflow.nodes_by_id[node_id]
-        failure = NodeFailure(f"node {node.label} timed out after {limit:g} s", True, True)
+        failure = timeout_failure(self.workflow, node_id, limit)
         self._apply(self.machine.node_failed(self.record, node_id, attempt, failure, time.time()))
         self._fill_slots()
 
@@ -344,7 +302,9 @@ class Execution:
         try:
             spec = self._engine.registry.resolve(node)
         except Exception as e:
-            return self.machine.node_failed(self.record, node_id, attempt, _failure(e), time.time())
+            return self.machine.node_failed(
+                self.record, node_id, attempt, failure_of(e), time.time()
+            )
         if not spec.inline and len(self._running) >= self.config.max_concurrent_nodes:
             self._ready.append((node_id, attempt))
             return []
@@ -377,15 +337,8 @@ class Execution:
         self, node_id: str, attempt: int, output: Any, error: BaseException | None
     ) -> list[Action]:
         now = time.time()
-        if error is not None:
-            return self.machine.node_failed(self.record, node_id, attempt, _failure(error), now)
-        routes = None
-        if isinstance(output, Routed):
-            output, routes = output.output, output.routes
-        try:
-            output = _json_copy(output)
-        except (TypeError, ValueError) as e:
-            failure = NodeFailure(f"output is not JSON-serializable: {e}")
+        output, routes, failure = settle(output, error)
+        if failure is not None:
             return self.machine.node_failed(self.record, node_id, attempt, failure, now)
         return self.machine.node_succeeded(self.record, node_id, attempt, output, now, routes)
 
@@ -394,34 +347,26 @@ class Execution:
         self._inbox.put(("result", job, output, error))
 
     def _execute(self, job: _Attempt) -> tuple[Any, BaseException | None]:
-        hooks = self._engine.hooks
-        output: Any = None
-        error: BaseException | None = None
-        try:
-            hooks.before_node(job.ctx)
-            output = job.spec.executor(job.ctx)
-        except Exception as e:
-            error = e
-        try:
-            hooks.after_node(job.ctx, output, error)
-        except Exception:
-            log.exception("after_node hook failed")
-        return output, error
+        return execute(job.spec, job.ctx, self._engine.hooks)
 
     def _node_timeout(self, node_id: str) -> float | None:
-        tc = self.workflow.nodes_by_id[node_id].timeout_config
-        if tc is not None:
-            return tc.execution_timeout_ms / 1000.0
-        return self.config.node_timeout
+        return node_timeout(self.workflow, node_id, self.config.node_timeout)
 
     def _context(self, node_id: str, attempt: int, timeout: float | None) -> NodeContext:
         record = self.record
         node = self.workflow.nodes_by_id[node_id]
         plan = self._plan
-        upstream = _UpstreamOutputs(record, plan.preds[node_id])
+
+        def output(n: str) -> Any:
+            return record.nodes[n].output
+
+        def succeeded(n: str) -> bool:
+            return record.nodes[n].state is NodeState.SUCCEEDED
+
+        upstream = VisibleOutputs(plan.preds[node_id], output, succeeded)
 
         def scope() -> Scope:
-            outputs = _UpstreamOutputs(record, plan.ancestors(node_id))
+            outputs = VisibleOutputs(plan.ancestors(node_id), output, succeeded)
             return Scope(record.inputs, outputs, self._names, node=node.name)
 
         return NodeContext(
@@ -588,7 +533,7 @@ class Engine:
         wf = self._workflow(workflow)
         plan = self.plan(wf)
         try:
-            clean_inputs = _json_copy(dict(inputs or {}))
+            clean_inputs = json_copy(dict(inputs or {}))
         except (TypeError, ValueError) as e:
             raise ConfigError(f"workflow inputs must be JSON values: {e}") from None
         eid = execution_id or str(uuid.uuid4())
