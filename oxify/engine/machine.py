@@ -28,6 +28,9 @@ from oxify.model.workflow import RetryConfig, UseDefault, Workflow
 Mode = Literal["levels", "dataflow"]
 MODES: tuple[Mode, ...] = ("levels", "dataflow")
 
+MAX_LOST_ATTEMPTS = 3
+"""How many times a node whose worker vanished is run again before it fails."""
+
 JITTER = 0.1
 """Retry delays are stretched by a random factor in ``[1, 1 + JITTER)``."""
 
@@ -256,6 +259,24 @@ class Machine:
         record.failed_nodes.append(node_id)
         self._terminal(record, node_id, NodeState.FAILED, now, actions)
         return actions
+
+    def node_lost(
+        self, record: ExecutionRecord, node_id: str, attempt: int, now: float
+    ) -> list[Action]:
+        """The worker running attempt ``attempt`` vanished (killed, lease expired): run the
+        node again as a new attempt, at once, without using up its ``retry_config``; after
+        :data:`MAX_LOST_ATTEMPTS` such losses the node fails."""
+        node = record.nodes[node_id]
+        if not self._current(record, node, attempt):
+            return []
+        node.lost += 1
+        if node.lost > MAX_LOST_ATTEMPTS:
+            failure = NodeFailure(f"the worker running it was lost {node.lost} times")
+            return self.node_failed(record, node_id, attempt, failure, now)
+        node.error = "worker lost"
+        node.state = NodeState.QUEUED
+        node.attempts = attempt + 1
+        return [NodeRetrying(node_id, attempt, 0.0, "worker lost"), RunNode(node_id, attempt + 1)]
 
     def cancel(
         self, record: ExecutionRecord, now: float, reason: str | None = None

@@ -72,18 +72,41 @@ class NodeRecord:
     finished_at: float | None = None
     routes: tuple[str, ...] | None = None
     skip_reason: SkipReason | None = None
+    lost: int = 0
+    """Attempts lost with their worker (killed, vanished): retried without counting
+    against ``retry_config``, up to :data:`oxify.engine.machine.MAX_LOST_ATTEMPTS`."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, *, with_output: bool = True) -> dict[str, Any]:
+        """Plain data (``with_output=False`` for stores that keep outputs apart)."""
+        data: dict[str, Any] = {
             "state": self.state.value,
             "attempts": self.attempts,
-            "output": self.output,
             "error": self.error,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "routes": list(self.routes) if self.routes is not None else None,
             "skip_reason": self.skip_reason.value if self.skip_reason else None,
+            "lost": self.lost,
         }
+        if with_output:
+            data["output"] = self.output
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NodeRecord:
+        routes = data.get("routes")
+        reason = data.get("skip_reason")
+        return cls(
+            state=NodeState(data["state"]),
+            attempts=data.get("attempts", 0),
+            output=data.get("output"),
+            error=data.get("error"),
+            started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"),
+            routes=tuple(routes) if routes is not None else None,
+            skip_reason=SkipReason(reason) if reason else None,
+            lost=data.get("lost", 0),
+        )
 
 
 @dataclass
@@ -110,3 +133,48 @@ class ExecutionRecord:
     finished_at: float | None = None
     error: str | None = None
     failed_nodes: list[str] = field(default_factory=list)
+
+    def to_dict(self, *, with_outputs: bool = True) -> dict[str, Any]:
+        """Plain data; ``with_outputs=False`` leaves node outputs (and inputs) out, for
+        stores that keep them apart."""
+        data: dict[str, Any] = {
+            "execution_id": self.execution_id,
+            "workflow_id": self.workflow_id,
+            "workflow_hash": self.workflow_hash,
+            "mode": self.mode,
+            "state": self.state.value,
+            "current_level": self.current_level,
+            "finished_count": self.finished_count,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "error": self.error,
+            "failed_nodes": list(self.failed_nodes),
+            "pending_preds": self.pending_preds,
+            "level_remaining": self.level_remaining,
+            "nodes": {n: r.to_dict(with_output=with_outputs) for n, r in self.nodes.items()},
+        }
+        if with_outputs:
+            data["inputs"] = self.inputs
+        return data
+
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any], inputs: dict[str, Any] | None = None
+    ) -> ExecutionRecord:
+        return cls(
+            execution_id=data["execution_id"],
+            workflow_id=data["workflow_id"],
+            workflow_hash=data["workflow_hash"],
+            mode=data["mode"],
+            inputs=inputs if inputs is not None else data.get("inputs", {}),
+            nodes={n: NodeRecord.from_dict(r) for n, r in data["nodes"].items()},
+            pending_preds=dict(data["pending_preds"]),
+            level_remaining=list(data["level_remaining"]),
+            state=ExecutionState(data["state"]),
+            current_level=data["current_level"],
+            finished_count=data["finished_count"],
+            started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"),
+            error=data.get("error"),
+            failed_nodes=list(data.get("failed_nodes", [])),
+        )

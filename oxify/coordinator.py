@@ -1,0 +1,691 @@
+"""Distributed execution: the engine's state machine driven through a StateStore.
+
+Any process may drive an execution (an orchestrator task, a worker that just finished a
+node, the reconciler): a step loads the record, feeds the machine what happened (outcomes
+reported by workers, a cancel request, an expired deadline, lost workers), runs the cheap
+inline nodes (Start, End, IfElse, Switch) on the spot, and commits the new record with a
+compare-and-set on its version. Only after a successful commit are the next nodes sent to
+the worker pools, so a conflicting step that loses the race has sent nothing; a process
+that dies between commit and send is covered by the reconciler, which re-sends attempts
+nobody claimed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from oxify.engine.describe import describe, node_started, workflow_started
+from oxify.engine.machine import (
+    Action,
+    CancelNodes,
+    Machine,
+    NodeFailure,
+    NodeFinished,
+    RunNode,
+)
+from oxify.engine.plan import Plan, build_plan
+from oxify.engine.scope import Scope, index_names
+from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
+from oxify.engine.validate import ensure_valid
+from oxify.errors import ConfigError, ExecutionError
+from oxify.execution import ExecutionConfig, ExecutionResult, NodeResult
+from oxify.hooks import Hooks
+from oxify.model.io import parse_text, parse_workflow, workflow_to_data
+from oxify.model.workflow import Workflow
+from oxify.nodes.attempt import (
+    VisibleOutputs,
+    execute,
+    failure_of,
+    json_copy,
+    node_timeout,
+    settle,
+    timeout_failure,
+)
+from oxify.nodes.base import NodeContext
+from oxify.nodes.registry import POOLS, NodeRegistry
+from oxify.store.base import Commit, Dispatched, NewExecution, Outcome, Snapshot, StateStore
+
+log = logging.getLogger("oxify.coordinator")
+
+ORCHESTRATOR_QUEUE = "oxify.orchestrator"
+MAX_CONFLICTS = 100
+
+
+def queue_for(workflow: Workflow, node_id: str) -> str:
+    """The Celery queue of a node: its own ``queue`` field, else its kind's pool."""
+    node = workflow.nodes_by_id[node_id]
+    own = (node.model_extra or {}).get("queue")
+    if isinstance(own, str) and own:
+        return own
+    pool = POOLS.get(node.kind.type, "control")
+    return f"oxify.{pool}"
+
+
+@dataclass(frozen=True)
+class NodeTask:
+    """One node attempt to send to a worker pool (the message carries ids only)."""
+
+    node_id: str
+    attempt: int
+    queue: str
+    name: str
+    kind: str
+    delay: float = 0.0
+    notify: bool = True
+    """Whether the worker drives the execution on after reporting (not for chord members,
+    whose chord callback does it)."""
+
+
+class Dispatcher(Protocol):
+    """Sends work to the worker pools (Celery in production)."""
+
+    def send(
+        self, execution_id: str, workflow_hash: str, tasks: list[NodeTask], level: int | None
+    ) -> None:
+        """Send node attempts; with ``level``, as one chord whose callback drives the
+        execution when they are all done."""
+        ...
+
+    def start(self, execution_id: str) -> None:
+        """Ask an orchestrator to drive a new execution."""
+        ...
+
+    def revoke(self, execution_id: str, attempts: list[tuple[str, int]]) -> None:
+        """Withdraw queued attempts (best effort: workers also check before starting)."""
+        ...
+
+
+def task_id(execution_id: str, node_id: str, attempt: int) -> str:
+    """The Celery task id of a node attempt (deterministic, so it can be revoked)."""
+    return f"{execution_id}:{node_id}:{attempt}"
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    """A large output already stored by hash; the record keeps the reference."""
+
+    digest: str
+
+
+@dataclass
+class _Step:
+    commit: Commit
+    chords: dict[int, list[NodeTask]] = field(default_factory=dict)
+    singles: list[NodeTask] = field(default_factory=list)
+    revoke: list[tuple[str, int]] = field(default_factory=list)
+
+
+class Coordinator:
+    """Drives distributed executions (orchestrator side) and runs node attempts (worker side)."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        dispatcher: Dispatcher,
+        registry: NodeRegistry | None = None,
+        *,
+        hooks: Hooks | None = None,
+        result_ttl: int | None = 7 * 24 * 3600,
+        lease: float = 10.0,
+        dispatch_timeout: float = 300.0,
+        worker_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.registry = registry or NodeRegistry.default()
+        self.hooks = hooks or Hooks()
+        self.result_ttl = result_ttl
+        self.lease = lease
+        self.dispatch_timeout = dispatch_timeout
+        self.worker_id = worker_id or f"{socket.gethostname()}:{_pid()}"
+        self._workflows: OrderedDict[str, tuple[Workflow, Plan, dict[str, str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- producer side ----------------------------------------------------------------------
+    def submit(
+        self,
+        workflow: Workflow,
+        inputs: Mapping[str, Any] | None = None,
+        config: ExecutionConfig | None = None,
+        *,
+        idempotency_key: str | None = None,
+        execution_id: str | None = None,
+    ) -> tuple[str, bool]:
+        """Validate and store a new execution, then ask an orchestrator to start it.
+        Returns ``(execution id, created)``; an invalid workflow stores nothing."""
+        cfg = config or ExecutionConfig()
+        if cfg.checkpoint_frequency != "never":
+            raise ConfigError(
+                "checkpoints are not available yet (checkpoint_frequency must be 'never')"
+            )
+        plan = ensure_valid(workflow)
+        try:
+            clean_inputs = json_copy(dict(inputs or {}))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"workflow inputs must be JSON values: {e}") from None
+        eid = execution_id or str(uuid.uuid4())
+        machine = Machine(workflow, plan, mode=cfg.mode, continue_on_error=cfg.continue_on_error)
+        record = machine.new_record(eid, clean_inputs)
+        data = record.to_dict(with_outputs=False)
+        data["config"] = cfg.model_dump()
+        created_at = self.store.now()
+        type_, payload = workflow_started(workflow, cfg.mode)
+        new = NewExecution(
+            execution_id=eid,
+            workflow_json=_dumps(workflow_to_data(workflow)),
+            workflow_hash=workflow.content_hash,
+            record=data,
+            inputs=clean_inputs,
+            created_at=created_at,
+            deadline=None if cfg.timeout is None else created_at + cfg.timeout,
+            events=[_event(type_, eid, workflow.metadata.id, payload)],
+            config=cfg.model_dump(),
+        )
+        eid, created = self.store.create(new, idempotency_key)
+        if created:
+            self.dispatcher.start(eid)
+        return eid, created
+
+    def cancel(self, execution_id: str, reason: str = "cancelled by request") -> None:
+        """Flag the execution as cancelled and drive it to its end at once."""
+        self.store.request_cancel(execution_id, reason)
+        self.advance(execution_id)
+
+    def result(self, execution_id: str) -> ExecutionResult:
+        """The execution as it stands (finished or not)."""
+        snap = self.store.load(execution_id)
+        workflow, _, _ = self.workflow(execution_id, snap.workflow_hash)
+        record = ExecutionRecord.from_dict(snap.record, snap.inputs)
+        outputs = self.store.outputs(execution_id)
+        claims = self.store.claims(execution_id) if not record.state.terminal else {}
+        nodes: dict[str, NodeResult] = {}
+        end_output: Any = None
+        for node in workflow.nodes:
+            rec = record.nodes[node.id]
+            state = rec.state
+            if state is NodeState.QUEUED and node.id in claims:
+                state = NodeState.RUNNING
+            output = outputs.get(node.id) if state is NodeState.SUCCEEDED else None
+            nodes[node.id] = NodeResult(
+                node_id=node.id,
+                name=node.name,
+                kind=node.kind_name,
+                state=state,
+                output=output,
+                error=rec.error,
+                attempts=rec.attempts,
+                started_at=rec.started_at,
+                finished_at=rec.finished_at,
+                skip_reason=rec.skip_reason.value if rec.skip_reason else None,
+            )
+            if node.kind.type == "End" and state is NodeState.SUCCEEDED:
+                end_output = output
+        return ExecutionResult(
+            execution_id=execution_id,
+            workflow_id=record.workflow_id,
+            state=record.state,
+            outputs=end_output,
+            nodes=nodes,
+            error=record.error,
+            failed_nodes=list(record.failed_nodes),
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+        )
+
+    # -- orchestrator side ------------------------------------------------------------------
+    def workflow(
+        self, execution_id: str, workflow_hash: str
+    ) -> tuple[Workflow, Plan, dict[str, str]]:
+        """The workflow an execution is pinned to (parsed once per process and hash)."""
+        with self._lock:
+            cached = self._workflows.get(workflow_hash)
+            if cached is not None:
+                self._workflows.move_to_end(workflow_hash)
+                return cached
+        text = self.store.workflow_json(execution_id)
+        workflow = parse_workflow(parse_text(text, "json"))
+        entry = (
+            workflow,
+            build_plan(workflow),
+            index_names([(n.name, n.id) for n in workflow.nodes]),
+        )
+        with self._lock:
+            self._workflows[workflow_hash] = entry
+            while len(self._workflows) > 100:
+                self._workflows.popitem(last=False)
+        return entry
+
+    def advance(self, execution_id: str, *, reconcile: bool = False) -> bool:
+        """Drive an execution as far as it can go now. False if there was nothing to do."""
+        for _ in range(MAX_CONFLICTS):
+            snap = self.store.load(execution_id)
+            if ExecutionState(snap.record["state"]).terminal:
+                return False
+            step, resend = self._step(execution_id, snap, reconcile)
+            if step is None:
+                if resend:
+                    self.dispatcher.send(execution_id, snap.workflow_hash, resend, None)
+                return bool(resend)
+            if self.store.commit(execution_id, snap.version, step.commit, self.result_ttl):
+                for level, tasks in step.chords.items():
+                    self.dispatcher.send(execution_id, snap.workflow_hash, tasks, level)
+                if step.singles or resend:
+                    self.dispatcher.send(
+                        execution_id, snap.workflow_hash, step.singles + resend, None
+                    )
+                if step.revoke:
+                    self.dispatcher.revoke(execution_id, step.revoke)
+                return True
+        raise ExecutionError(
+            f"execution {execution_id}: gave up after {MAX_CONFLICTS} conflicting updates"
+        )
+
+    def _step(
+        self, eid: str, snap: Snapshot, reconcile: bool
+    ) -> tuple[_Step | None, list[NodeTask]]:
+        workflow, plan, names = self.workflow(eid, snap.workflow_hash)
+        cfg = ExecutionConfig(**snap.record.get("config", {}))
+        record = ExecutionRecord.from_dict(snap.record, snap.inputs)
+        machine = Machine(
+            workflow,
+            plan,
+            mode=cfg.mode,
+            continue_on_error=cfg.continue_on_error,
+            rng=random.Random(),
+        )
+        now = self.store.now()
+        actions: list[Action] = []
+        if record.state is ExecutionState.PENDING:
+            actions += machine.start(record, now)
+        if snap.cancel is not None:
+            actions += machine.cancel(record, now, snap.cancel)
+        if snap.deadline is not None and now >= snap.deadline:
+            message = (
+                f"execution timed out after {cfg.timeout:g} s"
+                if cfg.timeout
+                else "execution timed out"
+            )
+            actions += machine.fail(record, message, now)
+        consumed: list[tuple[str, int]] = []
+        outcomes = sorted(self.store.outcomes(eid), key=lambda o: o.finished_at or 0.0)
+        for outcome in outcomes:
+            consumed.append((outcome.node_id, outcome.attempt))
+            if outcome.node_id not in record.nodes:
+                continue
+            actions += self._apply_outcome(machine, record, outcome)
+        resend: list[NodeTask] = []
+        if reconcile and not record.state.terminal:
+            actions += self._reconcile(eid, workflow, machine, record, now, consumed, resend)
+        if not actions and not consumed:
+            return None, resend
+        step = _Step(Commit(record={}, state=""))
+        overlay: dict[str, Any] = {}
+        self._process(eid, workflow, plan, names, machine, record, cfg, actions, step, overlay, now)
+        data = record.to_dict(with_outputs=False)
+        data["config"] = snap.record.get("config", {})
+        step.commit.record = data
+        step.commit.state = record.state.value
+        step.commit.terminal = record.state.terminal
+        step.commit.consumed = consumed
+        return step, resend
+
+    def _apply_outcome(
+        self, machine: Machine, record: ExecutionRecord, outcome: Outcome
+    ) -> list[Action]:
+        rec = record.nodes[outcome.node_id]
+        if outcome.attempt != rec.attempts or rec.state not in (
+            NodeState.QUEUED,
+            NodeState.RUNNING,
+        ):
+            return []
+        started = outcome.started_at if outcome.started_at is not None else time.time()
+        finished = outcome.finished_at if outcome.finished_at is not None else started
+        machine.node_started(record, outcome.node_id, outcome.attempt, started)
+        if outcome.ok:
+            value: Any = OutputRef(outcome.output_ref) if outcome.output_ref else outcome.output
+            return machine.node_succeeded(
+                record, outcome.node_id, outcome.attempt, value, finished, outcome.routes
+            )
+        failure = NodeFailure(outcome.error or "failed", outcome.retryable, outcome.timed_out)
+        return machine.node_failed(record, outcome.node_id, outcome.attempt, failure, finished)
+
+    def _reconcile(
+        self,
+        eid: str,
+        workflow: Workflow,
+        machine: Machine,
+        record: ExecutionRecord,
+        now: float,
+        consumed: list[tuple[str, int]],
+        resend: list[NodeTask],
+    ) -> list[Action]:
+        """Lost workers (lease expired) and lost messages (nobody claimed in time)."""
+        done = {n for n, _ in consumed}
+        claims = self.store.claims(eid)
+        dispatched = self.store.dispatched(eid)
+        actions: list[Action] = []
+        for node_id, rec in record.nodes.items():
+            if rec.state is not NodeState.QUEUED or node_id in done:
+                continue
+            claim = claims.get(node_id)
+            if claim is not None and claim.attempt == rec.attempts:
+                if claim.lease_until < now:
+                    log.warning("execution %s: worker %s lost node %s", eid, claim.worker, node_id)
+                    actions += machine.node_lost(record, node_id, rec.attempts, now)
+                continue
+            sent = dispatched.get(node_id)
+            if (
+                sent is not None
+                and sent.attempt == rec.attempts
+                and now - sent.due > self.dispatch_timeout
+            ):
+                log.warning(
+                    "execution %s: re-sending node %s attempt %d", eid, node_id, rec.attempts
+                )
+                resend.append(self._task(workflow, node_id, rec.attempts, 0.0, notify=True))
+        return actions
+
+    def _task(
+        self, workflow: Workflow, node_id: str, attempt: int, delay: float, notify: bool
+    ) -> NodeTask:
+        node = workflow.nodes_by_id[node_id]
+        return NodeTask(
+            node_id, attempt, queue_for(workflow, node_id), node.name, node.kind_name, delay, notify
+        )
+
+    def _process(
+        self,
+        eid: str,
+        workflow: Workflow,
+        plan: Plan,
+        names: dict[str, str],
+        machine: Machine,
+        record: ExecutionRecord,
+        cfg: ExecutionConfig,
+        actions: list[Action],
+        step: _Step,
+        overlay: dict[str, Any],
+        now: float,
+    ) -> None:
+        commit = step.commit
+        pending: deque[Action] = deque(actions)
+        while pending:
+            action = pending.popleft()
+            if isinstance(action, RunNode):
+                node = workflow.nodes_by_id[action.node_id]
+                try:
+                    spec = self.registry.resolve(node)
+                except Exception as e:
+                    pending.extend(
+                        machine.node_failed(
+                            record, action.node_id, action.attempt, failure_of(e), now
+                        )
+                    )
+                    continue
+                if spec.inline and action.delay <= 0:
+                    pending.extend(
+                        self._inline(
+                            eid, workflow, plan, names, machine, record, action, overlay, commit
+                        )
+                    )
+                    continue
+                in_chord = cfg.mode == "levels" and action.attempt == 1 and action.delay <= 0
+                task = self._task(
+                    workflow, action.node_id, action.attempt, action.delay, not in_chord
+                )
+                commit.dispatched[action.node_id] = Dispatched(action.attempt, now + action.delay)
+                if in_chord:
+                    level = plan.level_of[action.node_id]
+                    step.chords.setdefault(level, []).append(task)
+                else:
+                    step.singles.append(task)
+                continue
+            if isinstance(action, CancelNodes):
+                step.revoke += [(n, record.nodes[n].attempts) for n in action.node_ids]
+            if isinstance(action, NodeFinished) and action.state is NodeState.SUCCEEDED:
+                commit.outputs[action.node_id] = record.nodes[action.node_id].output
+            for type_, data in describe(action, record, workflow, plan):
+                commit.events.append(_event(type_, eid, record.workflow_id, data))
+
+    def _inline(
+        self,
+        eid: str,
+        workflow: Workflow,
+        plan: Plan,
+        names: dict[str, str],
+        machine: Machine,
+        record: ExecutionRecord,
+        action: RunNode,
+        overlay: dict[str, Any],
+        commit: Commit,
+    ) -> list[Action]:
+        now = time.time()
+        if not machine.node_started(record, action.node_id, action.attempt, now):
+            return []
+        type_, data = node_started(workflow, action.node_id, action.attempt)
+        commit.events.append(_event(type_, eid, record.workflow_id, data))
+        ctx = self._context(
+            eid, workflow, plan, names, action.node_id, action.attempt, record.inputs, None, overlay
+        )
+        spec = self.registry.resolve(workflow.nodes_by_id[action.node_id])
+        output, error = execute(spec, ctx, self.hooks)
+        output, routes, failure = settle(output, error)
+        if failure is not None:
+            return machine.node_failed(record, action.node_id, action.attempt, failure, time.time())
+        overlay[action.node_id] = output
+        return machine.node_succeeded(
+            record, action.node_id, action.attempt, output, time.time(), routes
+        )
+
+    def _context(
+        self,
+        eid: str,
+        workflow: Workflow,
+        plan: Plan,
+        names: dict[str, str],
+        node_id: str,
+        attempt: int,
+        inputs: dict[str, Any],
+        deadline: float | None,
+        overlay: dict[str, Any] | None = None,
+    ) -> NodeContext:
+        fetched: dict[str, Any] = dict(overlay or {})
+        missing: set[str] = set()
+
+        def get(n: str) -> Any:
+            if n in fetched:
+                value = fetched[n]
+                if isinstance(value, OutputRef):
+                    value = fetched[n] = self.store.output(eid, n)
+                return value
+            if n in missing:
+                raise KeyError(n)
+            try:
+                fetched[n] = self.store.output(eid, n)
+            except KeyError:
+                missing.add(n)
+                raise
+            return fetched[n]
+
+        def succeeded(n: str) -> bool:
+            try:
+                get(n)
+            except KeyError:
+                return False
+            return True
+
+        node = workflow.nodes_by_id[node_id]
+
+        def scope() -> Scope:
+            return Scope(
+                inputs,
+                VisibleOutputs(plan.ancestors(node_id), get, succeeded),
+                names,
+                node=node.name,
+            )
+
+        return NodeContext(
+            execution_id=eid,
+            workflow=workflow,
+            node=node,
+            attempt=attempt,
+            inputs=inputs,
+            scope_factory=scope,
+            upstream=VisibleOutputs(plan.preds[node_id], get, succeeded),
+            successors=plan.succs[node_id],
+            deadline=deadline,
+        )
+
+    # -- worker side ------------------------------------------------------------------------
+    def run_node(
+        self,
+        execution_id: str,
+        node_id: str,
+        attempt: int,
+        workflow_hash: str,
+        *,
+        notify: bool = True,
+    ) -> str:
+        """Run one attempt of one node (the body of the ``run_node`` task).
+
+        Returns what happened: ``done``, ``stale``/``busy`` (another delivery owns it or it
+        is not wanted any more), ``fenced`` (this worker lost its lease while running).
+        """
+        workflow, plan, names = self.workflow(execution_id, workflow_hash)
+        if node_id not in workflow.nodes_by_id:
+            return "stale"
+        type_, data = node_started(workflow, node_id, attempt)
+        event = _event(type_, execution_id, workflow.metadata.id, data)
+        worker = f"{self.worker_id}:{threading.get_ident()}"
+        status = self.store.claim(execution_id, node_id, attempt, worker, self.lease, event)
+        if status != "ok":
+            return status
+        started = time.time()
+        inputs, config = self.store.run_context(execution_id)
+        limit = node_timeout(workflow, node_id, config.get("node_timeout"))
+        deadline = None if limit is None else time.monotonic() + limit
+        ctx = self._context(execution_id, workflow, plan, names, node_id, attempt, inputs, deadline)
+        outcome_kind, output, error = self._watch(
+            execution_id, node_id, attempt, worker, ctx, limit
+        )
+        if outcome_kind == "fenced":
+            return "fenced"
+        finished = time.time()
+        if outcome_kind == "timeout":
+            assert limit is not None
+            failure: NodeFailure | None = timeout_failure(workflow, node_id, limit)
+            value, routes = None, None
+        else:
+            value, routes, failure = settle(output, error)
+        if failure is None:
+            outcome = Outcome(
+                node_id,
+                attempt,
+                True,
+                value,
+                None,
+                list(routes) if routes is not None else None,
+                started_at=started,
+                finished_at=finished,
+            )
+        else:
+            outcome = Outcome(
+                node_id,
+                attempt,
+                False,
+                error=failure.message,
+                retryable=failure.retryable,
+                timed_out=failure.timed_out,
+                started_at=started,
+                finished_at=finished,
+            )
+        accepted = self.store.report(execution_id, outcome, worker)
+        if accepted and notify:
+            self.advance(execution_id)
+        return "done" if accepted else "stale"
+
+    def _watch(
+        self,
+        eid: str,
+        node_id: str,
+        attempt: int,
+        worker: str,
+        ctx: NodeContext,
+        limit: float | None,
+    ) -> tuple[str, Any, BaseException | None]:
+        """Run the executor on a thread; meanwhile renew the lease, watch for a cancel and
+        for the time limit. Returns ``("done"|"timeout"|"fenced", output, error)``."""
+        spec = self.registry.resolve(ctx.node)
+        result: list[Any] = []
+        finished = threading.Event()
+
+        def target() -> None:
+            result.extend(execute(spec, ctx, self.hooks))
+            finished.set()
+
+        threading.Thread(target=target, name=f"oxify-node-{node_id}", daemon=True).start()
+        began = time.monotonic()
+        renew_every = max(0.05, self.lease / 3)
+        next_renew = began + renew_every
+        poll = 0.25
+        while not finished.wait(min(poll, max(0.0, next_renew - time.monotonic()))):
+            now = time.monotonic()
+            if limit is not None and now - began >= limit:
+                ctx.cancel_event.set()
+                return "timeout", None, None
+            if now >= next_renew:
+                next_renew = now + renew_every
+                if not self.store.renew(eid, node_id, attempt, worker, self.lease):
+                    ctx.cancel_event.set()
+                    return "fenced", None, None
+                if self._cancelled(eid):
+                    ctx.cancel_event.set()
+        return "done", result[0], result[1]
+
+    def _cancelled(self, eid: str) -> bool:
+        state, cancel = self.store.status(eid)
+        return cancel is not None or state is None or ExecutionState(state).terminal
+
+    # -- reconciler -------------------------------------------------------------------------
+    def reconcile(self, stall_after: float) -> int:
+        """Drive every execution that made no progress for ``stall_after`` seconds (lost
+        messages, lost chord callbacks, killed workers, deadlines). Returns how many moved."""
+        moved = 0
+        for eid in self.store.stalled(self.store.now() - stall_after):
+            try:
+                if self.advance(eid, reconcile=True):
+                    moved += 1
+            except ExecutionError as e:
+                log.warning("reconcile %s: %s", eid, e)
+        return moved
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _event(type_: str, eid: str, workflow_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": type_,
+        "execution_id": eid,
+        "workflow_id": workflow_id,
+        "timestamp": time.time(),
+        "data": data,
+    }

@@ -1,0 +1,197 @@
+"""The StateStore protocol: where an execution's state lives between steps.
+
+Every change is one atomic operation guarded by compare-and-set: the execution record by its
+``version``, a node attempt by its ``attempt`` number. A duplicate delivery or a stale
+worker therefore cannot run a node twice or record two results.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+ClaimStatus = Literal["ok", "stale", "busy"]
+"""``ok``: run it; ``stale``: this attempt is not (or no longer) wanted; ``busy``: another
+live worker holds it."""
+
+INLINE_LIMIT = 1024
+"""Outputs up to this many bytes of JSON are stored inline; larger ones once, by hash."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt of one node produced, as a worker reports it."""
+
+    node_id: str
+    attempt: int
+    ok: bool
+    output: Any = None
+    output_ref: str | None = None
+    """Set instead of ``output`` when the output is large: the hash it is stored under."""
+    routes: list[str] | None = None
+    error: str | None = None
+    retryable: bool = False
+    timed_out: bool = False
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Outcome:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class Claim:
+    attempt: int
+    worker: str
+    lease_until: float
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    """The attempt of a node the orchestrator sent, and when it may run (after a delay)."""
+
+    attempt: int
+    due: float
+
+
+@dataclass(frozen=True)
+class NewExecution:
+    execution_id: str
+    workflow_json: str
+    workflow_hash: str
+    record: dict[str, Any]
+    inputs: dict[str, Any]
+    created_at: float
+    deadline: float | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Commit:
+    """Everything one orchestration step changes, applied atomically if ``version`` still
+    matches: the new record, outputs of nodes that succeeded, the outcomes it consumed, the
+    attempts it dispatched, and the events it emits."""
+
+    record: dict[str, Any]
+    state: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    consumed: list[tuple[str, int]] = field(default_factory=list)
+    dispatched: dict[str, Dispatched] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    terminal: bool = False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An execution as loaded: the record version, the record, its inputs, its metadata."""
+
+    version: int
+    record: dict[str, Any]
+    inputs: dict[str, Any]
+    workflow_hash: str
+    created_at: float
+    deadline: float | None
+    cancel: str | None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    cursor: str
+    event: dict[str, Any]
+
+
+class StateStore(Protocol):
+    """Execution state: records, node claims and outcomes, outputs, events, cancel flags."""
+
+    def now(self) -> float:
+        """The store's clock (leases are measured on it, not on worker clocks)."""
+        ...
+
+    def create(self, new: NewExecution, idempotency_key: str | None = None) -> tuple[str, bool]:
+        """Store a new execution; with an idempotency key seen before, return the execution
+        created then and ``False``."""
+        ...
+
+    def exists(self, execution_id: str) -> bool: ...
+
+    def workflow_json(self, execution_id: str) -> str: ...
+
+    def load(self, execution_id: str) -> Snapshot:
+        """Raises :class:`~oxify.errors.ExecutionError` for an unknown execution."""
+        ...
+
+    def commit(self, execution_id: str, version: int, commit: Commit, ttl: int | None) -> bool:
+        """Apply ``commit`` if the record is still at ``version``; ``ttl`` (seconds) is set on
+        every key of the execution once it is terminal."""
+        ...
+
+    def claim(
+        self,
+        execution_id: str,
+        node_id: str,
+        attempt: int,
+        worker: str,
+        lease: float,
+        event: dict[str, Any],
+    ) -> ClaimStatus:
+        """Take attempt ``attempt`` of a node for ``worker`` for ``lease`` seconds; on ``ok``
+        the ``node.started`` event is appended."""
+        ...
+
+    def renew(
+        self, execution_id: str, node_id: str, attempt: int, worker: str, lease: float
+    ) -> bool:
+        """Extend a claim; False if the worker no longer holds it (stop, it is fenced off)."""
+        ...
+
+    def report(self, execution_id: str, outcome: Outcome, worker: str) -> bool:
+        """Record an attempt's outcome; False for a stale attempt, a duplicate report, or a
+        worker that does not hold the attempt."""
+        ...
+
+    def run_context(self, execution_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What a worker needs to run a node: the inputs and the execution config."""
+        ...
+
+    def status(self, execution_id: str) -> tuple[str | None, str | None]:
+        """``(state, cancel reason)``; state None for an unknown execution."""
+        ...
+
+    def outcomes(self, execution_id: str) -> list[Outcome]: ...
+
+    def claims(self, execution_id: str) -> dict[str, Claim]: ...
+
+    def dispatched(self, execution_id: str) -> dict[str, Dispatched]: ...
+
+    def output(self, execution_id: str, node_id: str) -> Any:
+        """A succeeded node's output; ``KeyError`` if it has none."""
+        ...
+
+    def outputs(self, execution_id: str) -> dict[str, Any]: ...
+
+    def events(
+        self,
+        execution_id: str,
+        after: str | None = None,
+        block: float | None = None,
+        count: int = 1000,
+    ) -> list[StoredEvent]:
+        """Events after cursor ``after`` (from the first when None), waiting up to ``block``
+        seconds for new ones."""
+        ...
+
+    def request_cancel(self, execution_id: str, reason: str) -> bool: ...
+
+    def recent(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest executions first: ``execution_id``, ``state``, ``created_at``, ``workflow``."""
+        ...
+
+    def stalled(self, older_than: float) -> list[str]:
+        """Non-terminal executions with no progress since ``older_than`` (store clock)."""
+        ...

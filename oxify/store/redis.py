@@ -1,0 +1,389 @@
+"""The Redis state store: every change one Lua script, keys ``oxify:{<execution id>}:…``.
+
+Per execution (one Redis Cluster slot, thanks to the hash tag):
+
+=============  ======  ==============================================================
+``meta``       hash    version, state, workflow_hash, created_at, deadline, cancel, seq
+``record``     string  the execution record (JSON, without outputs and inputs)
+``inputs``     string  workflow inputs (JSON)
+``workflow``   string  the workflow definition the execution is pinned to (JSON)
+``attempts``   hash    node → ``attempt|due``: the attempt dispatched last
+``claims``     hash    node → ``attempt|worker|lease_until`` (Redis clock)
+``outcomes``   hash    node → ``attempt|outcome json``, until an orchestrator applies it
+``outputs``    hash    node → ``=<json>`` inline, or ``@<sha256>`` for a large value
+``blobs``      hash    sha256 → JSON of a large output (stored once per execution)
+``events``     stream  the event log (fields ``seq`` and ``e``)
+=============  ======  ==============================================================
+
+Global: ``oxify:executions`` (zset by creation time), ``oxify:active`` (zset of running
+executions by last progress), ``oxify:idem:<key>`` (idempotency keys). These indexes are
+hints kept beside the scripts; the per-execution keys are the truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.resources import files
+from typing import Any, cast
+
+import redis
+
+from oxify.errors import ExecutionError, OxifyError
+from oxify.store.base import (
+    INLINE_LIMIT,
+    Claim,
+    ClaimStatus,
+    Commit,
+    Dispatched,
+    NewExecution,
+    Outcome,
+    Snapshot,
+    StoredEvent,
+)
+
+_PARTS = (
+    "meta",
+    "record",
+    "inputs",
+    "workflow",
+    "attempts",
+    "claims",
+    "outcomes",
+    "outputs",
+    "blobs",
+    "events",
+)
+EXECUTIONS = "oxify:executions"
+ACTIVE = "oxify:active"
+
+
+class StoreUnavailable(OxifyError):
+    """Redis cannot be reached (wrong URL, server down, refused credentials)."""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _script(name: str) -> str:
+    return (files("oxify.store") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+
+
+def encode_output(value: Any) -> tuple[str, dict[str, str]]:
+    """``(field value, blobs)`` for an output: inline, or by content hash if large (an
+    object with a ``digest`` attribute is a reference to a blob stored already)."""
+    digest = getattr(value, "digest", None)
+    if isinstance(digest, str):
+        return "@" + digest, {}
+    text = _dumps(value)
+    if len(text) <= INLINE_LIMIT:
+        return "=" + text, {}
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return "@" + digest, {digest: text}
+
+
+class RedisStore:
+    """:class:`~oxify.store.base.StateStore` on Redis (7.0+)."""
+
+    def __init__(self, url: str, *, client: redis.Redis | None = None) -> None:
+        self.url = url
+        self.redis: redis.Redis = client or redis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=5, health_check_interval=30
+        )
+        self._create = self.redis.register_script(_script("create"))
+        self._commit = self.redis.register_script(_script("commit"))
+        self._claim = self.redis.register_script(_script("claim"))
+        self._renew = self.redis.register_script(_script("renew"))
+        self._report = self.redis.register_script(_script("report"))
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @staticmethod
+    def key(execution_id: str, part: str) -> str:
+        return f"oxify:{{{execution_id}}}:{part}"
+
+    def _keys(self, execution_id: str, *parts: str) -> list[str]:
+        return [self.key(execution_id, p) for p in parts]
+
+    def ping(self) -> None:
+        """Check the connection; :class:`StoreUnavailable` with a clear message if it fails."""
+        try:
+            self.redis.ping()
+        except redis.AuthenticationError as e:
+            raise StoreUnavailable(f"Redis at {self.safe_url} refused the credentials: {e}") from e
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+            raise StoreUnavailable(f"cannot reach Redis at {self.safe_url}: {e}") from e
+        except redis.ResponseError as e:
+            raise StoreUnavailable(f"Redis at {self.safe_url} answered with an error: {e}") from e
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.url)
+        if parts.password:
+            host = parts.hostname or ""
+            if parts.port:
+                host += f":{parts.port}"
+            user = parts.username or ""
+            return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, ""))
+        return self.url
+
+    def now(self) -> float:
+        seconds, micros = self.redis.time()
+        return seconds + micros / 1_000_000
+
+    # -- executions -------------------------------------------------------------------------
+    def create(self, new: NewExecution, idempotency_key: str | None = None) -> tuple[str, bool]:
+        eid = new.execution_id
+        if idempotency_key is not None:
+            idem = f"oxify:idem:{idempotency_key}"
+            if not self.redis.set(idem, eid, nx=True):
+                existing = cast(str | None, self.redis.get(idem))
+                if existing is not None and self.exists(existing):
+                    return existing, False
+                self.redis.set(idem, eid)  # the earlier submit died half-way: take over
+        keys = self._keys(eid, "meta", "record", "inputs", "workflow", "events")
+        args: list[Any] = [
+            _dumps(new.record),
+            _dumps(new.inputs),
+            new.workflow_json,
+            new.workflow_hash,
+            repr(new.created_at),
+            "" if new.deadline is None else repr(new.deadline),
+            new.record["state"],
+            json.loads(new.workflow_json).get("metadata", {}).get("name", "workflow"),
+            _dumps(new.config),
+            *(_dumps(e) for e in new.events),
+        ]
+        created = bool(self._create(keys=keys, args=args))
+        if not created:
+            raise ExecutionError(f"execution {eid} exists already")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(EXECUTIONS, {eid: new.created_at})
+        pipe.zadd(ACTIVE, {eid: new.created_at})
+        pipe.execute()
+        return eid, True
+
+    def exists(self, execution_id: str) -> bool:
+        return bool(self.redis.exists(self.key(execution_id, "meta")))
+
+    def workflow_json(self, execution_id: str) -> str:
+        text = cast(str | None, self.redis.get(self.key(execution_id, "workflow")))
+        if text is None:
+            raise ExecutionError(f"no execution with id {execution_id}")
+        return text
+
+    def load(self, execution_id: str) -> Snapshot:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(self.key(execution_id, "meta"))
+        pipe.get(self.key(execution_id, "record"))
+        pipe.get(self.key(execution_id, "inputs"))
+        meta, record, inputs = pipe.execute()
+        if not meta or record is None:
+            raise ExecutionError(f"no execution with id {execution_id}")
+        return Snapshot(
+            version=int(meta["version"]),
+            record=json.loads(record),
+            inputs=json.loads(inputs) if inputs else {},
+            workflow_hash=meta["workflow_hash"],
+            created_at=float(meta["created_at"]),
+            deadline=float(meta["deadline"]) if meta.get("deadline") else None,
+            cancel=meta.get("cancel"),
+        )
+
+    def commit(self, execution_id: str, version: int, commit: Commit, ttl: int | None) -> bool:
+        keys = self._keys(
+            execution_id, "meta", "record", "outputs", "outcomes", "attempts", "events"
+        )
+        keys += self._keys(execution_id, "inputs", "workflow", "claims", "blobs")
+        args: list[Any] = [
+            version,
+            _dumps(commit.record),
+            commit.state,
+            ttl or 0,
+            1 if commit.terminal else 0,
+        ]
+        blobs: dict[str, str] = {}
+        args.append(len(commit.outputs))
+        for node_id, value in commit.outputs.items():
+            field, extra = encode_output(value)
+            blobs.update(extra)
+            args += [node_id, field]
+        args.append(len(commit.consumed))
+        for node_id, attempt in commit.consumed:
+            args += [node_id, attempt]
+        args.append(len(commit.dispatched))
+        for node_id, d in commit.dispatched.items():
+            args += [node_id, f"{d.attempt}|{d.due!r}"]
+        args.append(len(commit.events))
+        args += [_dumps(e) for e in commit.events]
+        if blobs:  # large outputs of inline nodes: stored before the record points at them
+            self.redis.hset(self.key(execution_id, "blobs"), mapping=cast(Any, blobs))
+        ok = bool(self._commit(keys=keys, args=args))
+        if ok:
+            if commit.terminal:
+                self.redis.zrem(ACTIVE, execution_id)
+            else:
+                self.redis.zadd(ACTIVE, {execution_id: self.now()})
+        return ok
+
+    # -- node attempts ----------------------------------------------------------------------
+    def claim(
+        self,
+        execution_id: str,
+        node_id: str,
+        attempt: int,
+        worker: str,
+        lease: float,
+        event: dict[str, Any],
+    ) -> ClaimStatus:
+        keys = self._keys(execution_id, "meta", "attempts", "claims", "outcomes", "events")
+        status = self._claim(keys=keys, args=[node_id, attempt, worker, lease, _dumps(event)])
+        return cast(ClaimStatus, status)
+
+    def renew(
+        self, execution_id: str, node_id: str, attempt: int, worker: str, lease: float
+    ) -> bool:
+        keys = [self.key(execution_id, "claims")]
+        return bool(self._renew(keys=keys, args=[node_id, attempt, worker, lease]))
+
+    def report(self, execution_id: str, outcome: Outcome, worker: str = "") -> bool:
+        blobs: list[str] = []
+        if outcome.ok and outcome.output_ref is None:
+            field, extra = encode_output(outcome.output)
+            if extra:
+                ((digest, text),) = extra.items()
+                blobs += [digest, text]
+                outcome = Outcome(**{**outcome.__dict__, "output": None, "output_ref": digest})
+            del field
+        keys = self._keys(execution_id, "meta", "attempts", "outcomes", "blobs", "claims")
+        args: list[Any] = [outcome.node_id, outcome.attempt, worker, outcome.to_json(), *blobs]
+        ok = bool(self._report(keys=keys, args=args))
+        if ok:
+            self.redis.zadd(ACTIVE, {execution_id: self.now()}, xx=True)
+        return ok
+
+    def run_context(self, execution_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.key(execution_id, "inputs"))
+        pipe.hget(self.key(execution_id, "meta"), "config")
+        inputs, config = pipe.execute()
+        if inputs is None:
+            raise ExecutionError(f"no execution with id {execution_id}")
+        return json.loads(inputs), json.loads(config) if config else {}
+
+    def status(self, execution_id: str) -> tuple[str | None, str | None]:
+        state, cancel = cast(
+            list[str | None], self.redis.hmget(self.key(execution_id, "meta"), "state", "cancel")
+        )
+        return state, cancel
+
+    def outcomes(self, execution_id: str) -> list[Outcome]:
+        raw = cast(dict[str, str], self.redis.hgetall(self.key(execution_id, "outcomes")))
+        return [Outcome.from_json(v.split("|", 1)[1]) for v in raw.values()]
+
+    def claims(self, execution_id: str) -> dict[str, Claim]:
+        raw = cast(dict[str, str], self.redis.hgetall(self.key(execution_id, "claims")))
+        out: dict[str, Claim] = {}
+        for node_id, value in raw.items():
+            attempt, rest = value.split("|", 1)
+            worker, lease = rest.rsplit("|", 1)
+            out[node_id] = Claim(int(attempt), worker, float(lease))
+        return out
+
+    def dispatched(self, execution_id: str) -> dict[str, Dispatched]:
+        raw = cast(dict[str, str], self.redis.hgetall(self.key(execution_id, "attempts")))
+        out: dict[str, Dispatched] = {}
+        for node_id, value in raw.items():
+            attempt, due = value.split("|", 1)
+            out[node_id] = Dispatched(int(attempt), float(due))
+        return out
+
+    def _decode(self, execution_id: str, field: str) -> Any:
+        if field.startswith("="):
+            return json.loads(field[1:])
+        blob = cast(str | None, self.redis.hget(self.key(execution_id, "blobs"), field[1:]))
+        if blob is None:
+            raise KeyError(field)
+        return json.loads(blob)
+
+    def output(self, execution_id: str, node_id: str) -> Any:
+        field = cast(str | None, self.redis.hget(self.key(execution_id, "outputs"), node_id))
+        if field is None:
+            raise KeyError(node_id)
+        return self._decode(execution_id, field)
+
+    def outputs(self, execution_id: str) -> dict[str, Any]:
+        raw = cast(dict[str, str], self.redis.hgetall(self.key(execution_id, "outputs")))
+        return {n: self._decode(execution_id, f) for n, f in raw.items()}
+
+    def blob(self, execution_id: str, digest: str) -> Any:
+        return self._decode(execution_id, "@" + digest)
+
+    # -- events, cancel, listing --------------------------------------------------------------
+    def events(
+        self,
+        execution_id: str,
+        after: str | None = None,
+        block: float | None = None,
+        count: int = 1000,
+    ) -> list[StoredEvent]:
+        key = self.key(execution_id, "events")
+        if block is None:
+            start = "-" if after is None else f"({after}"
+            entries = cast(list[Any], self.redis.xrange(key, start, "+", count=count))
+        else:
+            reply = cast(
+                list[Any],
+                self.redis.xread(
+                    {key: after or "0-0"}, count=count, block=max(1, int(block * 1000))
+                ),
+            )
+            entries = reply[0][1] if reply else []
+        out: list[StoredEvent] = []
+        for cursor, fields in entries:
+            event = json.loads(fields["e"])
+            event["seq"] = int(fields["seq"])
+            out.append(StoredEvent(cursor, event))
+        return out
+
+    def request_cancel(self, execution_id: str, reason: str) -> bool:
+        meta = self.key(execution_id, "meta")
+        if not self.redis.exists(meta):
+            raise ExecutionError(f"no execution with id {execution_id}")
+        return bool(self.redis.hsetnx(meta, "cancel", reason))
+
+    def recent(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        start = 0
+        batch = max(limit, 100)
+        while len(out) < limit:
+            ids = cast(list[str], self.redis.zrevrange(EXECUTIONS, start, start + batch - 1))
+            if not ids:
+                break
+            start += batch
+            pipe = self.redis.pipeline(transaction=False)
+            for eid in ids:
+                pipe.hmget(self.key(eid, "meta"), "state", "created_at", "name")
+            gone = []
+            for eid, (st, created, name) in zip(ids, pipe.execute(), strict=True):
+                if st is None:
+                    gone.append(eid)  # expired (retention): drop it from the index
+                    continue
+                if state is None or st == state:
+                    out.append(
+                        {
+                            "execution_id": eid,
+                            "state": st,
+                            "created_at": float(created),
+                            "workflow": name,
+                        }
+                    )
+            if gone:
+                self.redis.zrem(EXECUTIONS, *gone)
+        return out[:limit]
+
+    def stalled(self, older_than: float) -> list[str]:
+        return cast(list[str], self.redis.zrangebyscore(ACTIVE, "-inf", older_than))
