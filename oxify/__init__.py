@@ -65,3 +65,12 @@ __all__ = [
     "save_workflow",
     "validate",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Distributed mode needs the optional redis/celery packages: import it on first use.
+    if name == "Client":
+        from oxify.client import Client
+
+        return Client
+    raise AttributeError(f"module 'oxify' has no attribute {name!r}")

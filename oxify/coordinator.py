@@ -316,19 +316,19 @@ class Coordinator:
             )
             actions += machine.fail(record, message, now)
         consumed: list[tuple[str, int]] = []
+        overlay: dict[str, Any] = {}  # outputs decided in this step, not yet in the store
         outcomes = sorted(self.store.outcomes(eid), key=lambda o: o.finished_at or 0.0)
         for outcome in outcomes:
             consumed.append((outcome.node_id, outcome.attempt))
             if outcome.node_id not in record.nodes:
                 continue
-            actions += self._apply_outcome(machine, record, outcome)
+            actions += self._apply_outcome(machine, record, outcome, overlay)
         resend: list[NodeTask] = []
         if reconcile and not record.state.terminal:
             actions += self._reconcile(eid, workflow, machine, record, now, consumed, resend)
         if not actions and not consumed:
             return None, resend
         step = _Step(Commit(record={}, state=""))
-        overlay: dict[str, Any] = {}
         self._process(eid, workflow, plan, names, machine, record, cfg, actions, step, overlay, now)
         data = record.to_dict(with_outputs=False)
         data["config"] = snap.record.get("config", {})
@@ -339,7 +339,7 @@ class Coordinator:
         return step, resend
 
     def _apply_outcome(
-        self, machine: Machine, record: ExecutionRecord, outcome: Outcome
+        self, machine: Machine, record: ExecutionRecord, outcome: Outcome, overlay: dict[str, Any]
     ) -> list[Action]:
         rec = record.nodes[outcome.node_id]
         if outcome.attempt != rec.attempts or rec.state not in (
@@ -352,6 +352,7 @@ class Coordinator:
         machine.node_started(record, outcome.node_id, outcome.attempt, started)
         if outcome.ok:
             value: Any = OutputRef(outcome.output_ref) if outcome.output_ref else outcome.output
+            overlay[outcome.node_id] = value
             return machine.node_succeeded(
                 record, outcome.node_id, outcome.attempt, value, finished, outcome.routes
             )

@@ -50,6 +50,20 @@ class Event:
     seq: int
     timestamp: float
     data: dict[str, Any] = field(default_factory=dict)
+    cursor: str | None = None
+    """Where this event sits in a stored stream (distributed mode): resume after it."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], cursor: str | None = None) -> Event:
+        return cls(
+            type=data["type"],
+            execution_id=data["execution_id"],
+            workflow_id=data["workflow_id"],
+            seq=data.get("seq", 0),
+            timestamp=data["timestamp"],
+            data=data.get("data", {}),
+            cursor=cursor,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,159 @@
+"""The producer API of distributed mode: submit workflows, follow and control executions.
+
+>>> client = oxify.Client("redis://127.0.0.1:6379/0")             # doctest: +SKIP
+>>> eid = client.submit("examples/diamond.json", {"x": 3})        # doctest: +SKIP
+>>> client.wait(eid, timeout=30).outputs                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from oxify import events as ev
+from oxify.config import Settings
+from oxify.coordinator import Coordinator, Dispatcher
+from oxify.errors import ConfigError
+from oxify.events import Event
+from oxify.execution import ExecutionConfig, ExecutionResult
+from oxify.model.io import load_workflow
+from oxify.model.workflow import Workflow
+from oxify.store.redis import RedisStore, StoreUnavailable
+
+TERMINAL_EVENTS = frozenset({ev.WORKFLOW_COMPLETED, ev.WORKFLOW_FAILED, ev.WORKFLOW_CANCELLED})
+
+
+@contextlib.contextmanager
+def _redis_errors(store: RedisStore) -> Iterator[None]:
+    try:
+        yield
+    except redis.AuthenticationError as e:
+        raise StoreUnavailable(f"Redis at {store.safe_url} refused the credentials: {e}") from e
+    except (redis.ConnectionError, redis.TimeoutError) as e:
+        raise StoreUnavailable(f"cannot reach Redis at {store.safe_url}: {e}") from e
+
+
+class Client:
+    """Talks to Redis (state) and the Celery broker (to start executions).
+
+    ``redis_url`` defaults to ``OXIFY_REDIS_URL`` (then ``redis://127.0.0.1:6379/0``); the
+    broker follows ``OXIFY_BROKER_URL`` or the same URL. An unreachable Redis raises
+    :class:`~oxify.store.redis.StoreUnavailable` with a one-line message.
+    """
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env(redis_url)
+        self.store = RedisStore(self.settings.redis_url)
+        self.store.ping()
+        if dispatcher is None:
+            from workers.app import make_app
+            from workers.runtime import CeleryDispatcher
+
+            dispatcher = CeleryDispatcher(make_app(self.settings))
+        self._coordinator = Coordinator(
+            self.store, dispatcher, result_ttl=self.settings.result_ttl, lease=self.settings.lease
+        )
+
+    def submit(
+        self,
+        workflow: Workflow | str | Path,
+        inputs: Mapping[str, Any] | None = None,
+        config: ExecutionConfig | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Validate and submit; returns the execution id. The same ``idempotency_key``
+        twice returns the same execution. An invalid workflow raises
+        :class:`~oxify.errors.ValidationError` listing every problem, and stores nothing."""
+        if config is not None and options:
+            raise ConfigError("pass either config= or keyword options, not both")
+        cfg = config if config is not None else ExecutionConfig.make(**options)
+        wf = workflow if isinstance(workflow, Workflow) else load_workflow(workflow)
+        with _redis_errors(self.store):
+            eid, _ = self._coordinator.submit(wf, inputs, cfg, idempotency_key=idempotency_key)
+        return eid
+
+    def get(self, execution_id: str) -> ExecutionResult:
+        """The execution now: state, outputs, every node (running or not)."""
+        with _redis_errors(self.store):
+            return self._coordinator.result(execution_id)
+
+    def events(
+        self,
+        execution_id: str,
+        from_cursor: str | None = None,
+        *,
+        follow: bool = True,
+        timeout: float | None = None,
+    ) -> Iterator[Event]:
+        """The execution's events after ``from_cursor`` (from the first when None). With
+        ``follow``, keeps waiting for new ones until the execution ends (``TimeoutError``
+        after ``timeout`` seconds without one). Each event carries its ``cursor``."""
+        cursor = from_cursor
+        idle_since = time.monotonic()
+        while True:
+            with _redis_errors(self.store):
+                batch = self.store.events(execution_id, cursor, block=1.0 if follow else None)
+            if not batch:
+                if not follow:
+                    return
+                if self._finished(execution_id):
+                    with _redis_errors(self.store):
+                        batch = self.store.events(execution_id, cursor)
+                    if not batch:
+                        return
+                elif timeout is not None and time.monotonic() - idle_since > timeout:
+                    raise TimeoutError(f"no event from execution {execution_id} for {timeout} s")
+                else:
+                    continue
+            idle_since = time.monotonic()
+            for stored in batch:
+                cursor = stored.cursor
+                event = Event.from_dict(stored.event, stored.cursor)
+                yield event
+                if follow and event.type in TERMINAL_EVENTS:
+                    return
+
+    def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
+        """Block until the execution ends; ``TimeoutError`` if it does not in ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._finished(execution_id):
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError(f"execution {execution_id} still running after {timeout} s")
+            with _redis_errors(self.store):
+                tail = self.store.events(execution_id, "$", block=min(1.0, left) if left else 1.0)
+            del tail
+        return self.get(execution_id)
+
+    def cancel(self, execution_id: str, reason: str = "cancelled by request") -> None:
+        """Cancel: queued nodes never start, running ones are told to stop."""
+        with _redis_errors(self.store):
+            self._coordinator.cancel(execution_id, reason)
+
+    def list(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Recent executions, newest first (``execution_id``, ``state``, ``created_at``,
+        ``workflow``), optionally only those in ``state``."""
+        with _redis_errors(self.store):
+            return self.store.recent(state, limit)
+
+    def _finished(self, execution_id: str) -> bool:
+        with _redis_errors(self.store):
+            state, _ = self.store.status(execution_id)
+        if state is None:
+            from oxify.errors import ExecutionError
+
+            raise ExecutionError(f"no execution with id {execution_id}")
+        return state in ("completed", "failed", "cancelled")

@@ -1,0 +1,23 @@
+"""The one generic worker task: run one attempt of one node."""
+
+from __future__ import annotations
+
+from workers.app import app
+from workers.runtime import coordinator
+
+
+@app.task(name="oxify.run_node")
+def run_node(
+    execution_id: str,
+    node_id: str,
+    attempt: int,
+    workflow_hash: str,
+    name: str = "",
+    kind: str = "",
+    notify: bool = True,
+) -> str:
+    """Run attempt ``attempt`` of node ``node_id`` (``name``/``kind`` are there for Flower).
+
+    Safe to deliver twice: the claim in Redis lets one delivery run it.
+    """
+    return coordinator().run_node(execution_id, node_id, attempt, workflow_hash, notify=notify)
