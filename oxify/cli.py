@@ -49,7 +49,7 @@ def _parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def _read_inputs(args: argparse.Namespace) -> dict[str, Any]:
+def read_inputs(args: argparse.Namespace) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     if args.inputs_file:
         path = Path(args.inputs_file)
@@ -133,34 +133,32 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from oxify.execution import ExecutionConfig
     from oxify.local import Engine
     from oxify.progress import Progress
 
-    inputs = _read_inputs(args)
-    options: dict[str, Any] = {"mode": args.mode, "continue_on_error": args.continue_on_error}
-    if args.max_concurrency is not None:
-        options["max_concurrent_nodes"] = args.max_concurrency
-    if args.timeout is not None:
-        options["timeout"] = args.timeout
-    if args.node_timeout is not None:
-        options["node_timeout"] = args.node_timeout
-    config = ExecutionConfig.make(**options)
+    if args.distributed:
+        from oxify.cli_distributed import run_distributed
+
+        return run_distributed(args)
+    inputs = read_inputs(args)
+    config = config_from(args)
     workflow = load_workflow(args.file)
     engine = Engine()
     show = not args.json and not args.quiet and (args.progress or sys.stderr.isatty())
-    progress = Progress(workflow, sys.stderr, live=sys.stderr.isatty()) if show else None
+    progress = (
+        Progress.for_workflow(workflow, sys.stderr, live=sys.stderr.isatty()) if show else None
+    )
     result = engine.run(workflow, inputs, config, on_event=progress.on_event if progress else None)
     if progress is not None:
         progress.close()
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
-        _print_result(result)
+        print_result(result)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _print_result(result: Any) -> None:
+def print_result(result: Any) -> None:
     duration = f" in {result.duration:.3f} s" if result.duration is not None else ""
     print(f"execution {result.execution_id}: {result.state.value}{duration}")
     if result.error:
@@ -193,10 +191,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "run",
-        help="run a workflow in-process and print its result",
-        description="Run a workflow in-process (embedded mode: no Redis, no workers).",
+        help="run a workflow and print its result (in-process unless --distributed)",
+        description="Run a workflow in-process (embedded mode: no Redis, no workers), or with "
+        "--distributed on the Celery worker pools (submit, watch, print the result).",
     )
     p.add_argument("file", metavar="FILE")
+    add_execution_options(p)
+    p.add_argument(
+        "--max-concurrency", type=int, metavar="N", help="nodes running at once (default 32)"
+    )
+    p.add_argument(
+        "--progress", action="store_true", help="show progress even when not on a terminal"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="run on the worker pools through Redis (needs an orchestrator and workers)",
+    )
+    p.add_argument("--redis-url", metavar="URL", help="Redis for --distributed (OXIFY_REDIS_URL)")
+    p.set_defaults(func=cmd_run)
+
+    from oxify.cli_distributed import add_commands
+
+    add_commands(sub)
+    return parser
+
+
+def add_execution_options(p: argparse.ArgumentParser) -> None:
+    """Inputs and execution options shared by ``run`` and ``submit``."""
     p.add_argument(
         "-i",
         "--input",
@@ -214,9 +237,6 @@ def build_parser() -> argparse.ArgumentParser:
         "dependencies are done",
     )
     p.add_argument(
-        "--max-concurrency", type=int, metavar="N", help="nodes running at once (default 32)"
-    )
-    p.add_argument(
         "--timeout", type=float, metavar="S", help="time limit for the whole run, seconds"
     )
     p.add_argument(
@@ -227,12 +247,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a failed node does not fail the run; its dependents are skipped",
     )
-    p.add_argument(
-        "--progress", action="store_true", help="show progress even when not on a terminal"
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    p.set_defaults(func=cmd_run)
-    return parser
+
+
+def config_from(args: argparse.Namespace) -> Any:
+    """The ExecutionConfig that the options ask for."""
+    from oxify.execution import ExecutionConfig
+
+    options: dict[str, Any] = {"mode": args.mode, "continue_on_error": args.continue_on_error}
+    if getattr(args, "max_concurrency", None) is not None:
+        options["max_concurrent_nodes"] = args.max_concurrency
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    if args.node_timeout is not None:
+        options["node_timeout"] = args.node_timeout
+    return ExecutionConfig.make(**options)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,14 +22,18 @@ _MARKS = {
 class Progress:
     """Prints node events as they happen; with ``live``, redraws a progress bar below them."""
 
-    def __init__(self, workflow: Workflow, stream: TextIO, *, live: bool) -> None:
+    def __init__(self, total: int, stream: TextIO, *, live: bool) -> None:
         self.stream = stream
         self.live = live
-        self.total = len(workflow.nodes)
+        self.total = total
         self.done = 0
         self.level = ""
         self._bar_shown = False
         self._last_draw = 0.0
+
+    @classmethod
+    def for_workflow(cls, workflow: Workflow, stream: TextIO, *, live: bool) -> Progress:
+        return cls(len(workflow.nodes), stream, live=live)
 
     def on_event(self, event: Event) -> None:
         data = event.data
