@@ -8,7 +8,7 @@ import pytest
 
 import oxify
 from oxify import ExecutionState, NodeState
-from tests.support import END, START, Recorder, build, expr, if_else, rec, value
+from tests.support import END, START, Recorder, build, custom, expr, if_else, rec, value
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -279,6 +279,7 @@ def test_unreachable_root_nodes_still_run(runner):
 
 
 def test_max_concurrency_is_respected(runner):
+    runner.embedded_only("max_concurrent_nodes bounds the embedded thread pool")
     recorder = Recorder()
     nodes = {"start": START, **{f"n{i}": rec(sleep=0.05) for i in range(8)}, "end": END}
     edges = ", ".join([f"start>n{i}" for i in range(8)] + [f"n{i}>end" for i in range(8)])
@@ -289,40 +290,18 @@ def test_max_concurrency_is_respected(runner):
 
 
 def test_outputs_are_isolated_json_copies(runner):
-    class Mutating:
-        def __call__(self, ctx):
-            out = ctx.upstream["a"]
-            out["list"].append("mutated")  # must not change a's recorded output
-            return out
-
-    registry = oxify.NodeRegistry.default()
-    registry.register_custom("test.mutate", Mutating())
     wf = build(
-        {
-            "start": START,
-            "a": value({"list": [1]}),
-            "b": {"type": "Custom", "config": {"plugin_id": "test.mutate", "plugin_version": ""}},
-            "end": END,
-        },
+        {"start": START, "a": value({"list": [1]}), "b": custom("test.mutate"), "end": END},
         "start>a, a>b, b>end",
     )
-    result = runner.run(wf, registry=registry)
+    result = runner.run(wf)
     assert result.node("a").output == {"list": [1]}
     assert result.node("b").output == {"list": [1, "mutated"]}
 
 
 def test_non_json_output_fails_the_node(runner):
-    registry = oxify.NodeRegistry.default()
-    registry.register_custom("test.object", lambda ctx: object())
-    wf = build(
-        {
-            "start": START,
-            "o": {"type": "Custom", "config": {"plugin_id": "test.object", "plugin_version": ""}},
-            "end": END,
-        },
-        "start>o, o>end",
-    )
-    result = runner.run(wf, registry=registry)
+    wf = build({"start": START, "o": custom("test.object"), "end": END}, "start>o, o>end")
+    result = runner.run(wf)
     assert result.state is ExecutionState.FAILED
     assert "not JSON-serializable" in result.nodes["o"].error
 

@@ -1,0 +1,54 @@
+"""Executors the tests use, registered in every process (OXIFY_PLUGINS=tests.plugins for
+the worker processes; ``register`` directly for embedded runs)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from oxify.nodes.base import NodeContext
+from oxify.nodes.registry import NodeRegistry
+
+
+def mutate(ctx: NodeContext) -> Any:
+    """Changes what it reads from upstream: must not change the upstream's own output."""
+    out = ctx.upstream["a"]
+    out["list"].append("mutated")
+    return out
+
+
+def not_json(ctx: NodeContext) -> Any:
+    return object()
+
+
+def _redis() -> Any:
+    import redis
+
+    from tests.cluster import TEST_REDIS_URL
+
+    return redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+
+
+def count(ctx: NodeContext) -> Any:
+    """Counts its calls in Redis (``oxify-test:calls:<execution>:<node>``), then behaves like
+    ``oxify.sleep``: waits ``seconds`` (or until cancelled) and returns ``output``."""
+    options = ctx.config.config or {}
+    r = _redis()
+    r.rpush(f"oxify-test:calls:{ctx.execution_id}:{ctx.node.id}", ctx.attempt)
+    r.set(f"oxify-test:pid:{ctx.execution_id}:{ctx.node.id}", os.getpid())
+    deadline = time.monotonic() + float(options.get("seconds", 0))
+    while time.monotonic() < deadline and not ctx.cancelled():
+        time.sleep(0.01)
+    return ctx.render_value(options.get("output", ctx.node.id))
+
+
+def calls(execution_id: str, node_id: str) -> list[int]:
+    """The attempts ``test.count`` saw for a node."""
+    return [int(a) for a in _redis().lrange(f"oxify-test:calls:{execution_id}:{node_id}", 0, -1)]
+
+
+def register(registry: NodeRegistry) -> None:
+    registry.register_custom("test.mutate", mutate)
+    registry.register_custom("test.object", not_json)
+    registry.register_custom("test.count", count)
