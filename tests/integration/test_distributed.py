@@ -1,0 +1,345 @@
+"""Distributed mode on real Redis and real Celery worker processes: what only it can do
+(idempotent submit, duplicate deliveries, killed workers, cancel, cursors, storage)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import oxify
+from oxify import ExecutionState, NodeState
+from oxify import events as ev
+from oxify.store.redis import RedisStore
+from tests import plugins
+from tests.cluster import ROOT, Cluster, cluster_env
+from tests.support import END, START, build, custom, value
+
+EXAMPLES = ROOT / "examples"
+
+
+def wait_for_event(client: Any, eid: str, type_: str, node_id: str, timeout: float = 30) -> None:
+    for event in client.events(eid, timeout=timeout):
+        if event.type == type_ and event.data.get("node_id") == node_id:
+            return
+    raise AssertionError(f"{type_} for {node_id} never came")
+
+
+def wait_for_call(eid: str, node_id: str, timeout: float = 30) -> None:
+    """Until ``test.count`` has been entered for the node (the executor really runs)."""
+    deadline = time.monotonic() + timeout
+    while not plugins.calls(eid, node_id):
+        assert time.monotonic() < deadline, f"{node_id} never ran"
+        time.sleep(0.02)
+
+
+def test_idempotent_submit(client):
+    wf = build({"start": START, "n": custom("test.count"), "end": END}, "start>n, n>end")
+    first = client.submit(wf, {"x": 1}, idempotency_key="order-42")
+    again = client.submit(wf, {"x": 1}, idempotency_key="order-42")
+    assert again == first
+    assert client.wait(first, timeout=30).ok
+    assert client.submit(wf, {"x": 1}, idempotency_key="order-42") == first
+    assert plugins.calls(first, "n") == [1]
+    other = client.submit(wf, {"x": 1}, idempotency_key="order-43")
+    assert other != first
+    assert client.wait(other, timeout=30).ok
+
+
+def test_invalid_workflow_is_rejected_and_nothing_is_stored(client, redis_db):
+    wf = oxify.parse_workflow(
+        {
+            "nodes": [
+                {"id": "a", "kind": {"type": "Start"}},
+                {
+                    "id": "b",
+                    "kind": {
+                        "type": "IfElse",
+                        "config": {"expression": "x >", "true_branch": "zz", "false_branch": "a"},
+                    },
+                },
+            ],
+            "edges": [{"from": "a", "to": "b"}],
+        }
+    )
+
+    def executions() -> set[str]:
+        return {k.split("}")[0] for k in redis_db.scan_iter("oxify:{*")} | set(
+            redis_db.zrange("oxify:executions", 0, -1)
+        )
+
+    before = executions()
+    with pytest.raises(oxify.ValidationError) as info:
+        client.submit(wf, {})
+    codes = {i.code for i in info.value.issues if i.severity == "error"}
+    assert {"missing_end", "invalid_condition", "unknown_node"} <= codes
+    assert executions() == before
+
+
+def test_duplicate_deliveries_record_one_result(client, cluster):
+    wf = build(
+        {"start": START, "slow": custom("test.count", seconds=1.0, output="once"), "end": END},
+        "start>slow, slow>end",
+    )
+    eid = client.submit(wf, mode="dataflow")
+    wait_for_event(client, eid, ev.NODE_STARTED, "slow")
+    store: RedisStore = client.store
+    meta = store.redis.hgetall(store.key(eid, "meta"))
+    # the same message delivered again while the first copy runs (visibility timeout,
+    # broker redelivery): the second copy finds the attempt claimed and does nothing
+    from workers.app import make_app
+
+    app = make_app(client.settings)
+    duplicate = app.send_task(
+        "oxify.run_node", args=(eid, "slow", 1, meta["workflow_hash"]), queue="oxify.control"
+    )
+    assert duplicate.get(timeout=30) == "busy"
+    result = client.wait(eid, timeout=30)
+    assert result.ok and result.node("slow").output == "once"
+    assert result.node("slow").attempts == 1
+    assert plugins.calls(eid, "slow") == [1]
+    # and once it is done, yet another copy is stale
+    late = app.send_task(
+        "oxify.run_node", args=(eid, "slow", 1, meta["workflow_hash"]), queue="oxify.control"
+    )
+    assert late.get(timeout=30) == "stale"
+    assert plugins.calls(eid, "slow") == [1]
+    # a duplicate report of the same attempt is refused by the store
+    from oxify.store.base import Outcome
+
+    assert not store.report(eid, Outcome("slow", 1, True, "again"), "someone")
+
+
+def _kill_worker(cluster: Cluster, name: str, **env: str) -> None:
+    cluster.start(
+        name,
+        "worker",
+        "--pool",
+        "code",
+        "--queue",
+        "oxify.killme",
+        "--pool-type",
+        "prefork",
+        "--concurrency",
+        "1",
+        env=cluster_env(cluster.url, **env),
+    )
+    cluster.wait_ready(["code"])
+
+
+def test_worker_sigkilled_mid_node_execution_still_completes(client, cluster):
+    _kill_worker(cluster, "victim")
+    nodes = {
+        "start": START,
+        "slow": custom("test.count", seconds=1.5, output="survived"),
+        "end": END,
+    }
+    wf = build(nodes, "start>slow, slow>end", slow={"queue": "oxify.killme"})
+    eid = client.submit(wf)
+    wait_for_call(eid, "slow")
+    cluster.kill("victim")  # the whole worker: parent and child, SIGKILL
+    _kill_worker(cluster, "rescuer")
+    try:
+        result = client.wait(eid, timeout=60)
+    finally:
+        cluster.kill("rescuer")
+    assert result.state is ExecutionState.COMPLETED
+    node = result.node("slow")
+    assert node.output == "survived"
+    assert node.attempts == 2  # the lost attempt is reported
+    assert plugins.calls(eid, "slow") == [1, 2]
+    retries = [e for e in client.events(eid, follow=False) if e.type == ev.NODE_RETRY]
+    assert [r.data["error"] for r in retries] == ["worker lost"]
+
+
+def test_cancel_reaches_running_and_queued_nodes(client):
+    nodes = {
+        "start": START,
+        **{f"n{i}": custom("test.count", seconds=20) for i in range(12)},
+        "end": END,
+    }
+    edges = ", ".join([f"start>n{i}" for i in range(12)] + [f"n{i}>end" for i in range(12)])
+    eid = client.submit(build(nodes, edges))
+    wait_for_event(client, eid, ev.NODE_STARTED, "n0")
+    began = time.monotonic()
+    client.cancel(eid, "stop it")
+    result = client.wait(eid, timeout=30)
+    assert time.monotonic() - began < 5
+    assert result.state is ExecutionState.CANCELLED
+    assert result.error == "stop it"
+    assert all(result.node(f"n{i}").state is NodeState.CANCELLED for i in range(12))
+    started = sum(1 for i in range(12) if plugins.calls(eid, f"n{i}"))
+    assert started <= 8  # the control worker runs 8 at once: the rest never started
+    # running nodes saw the flag and let go of their worker: a new execution runs at once
+    quick = build({"start": START, "a": value(1), "end": END}, "start>a, a>end")
+    assert client.wait(client.submit(quick), timeout=10).ok
+    types = [e.type for e in client.events(eid, follow=False)]
+    assert types[-1] == ev.WORKFLOW_CANCELLED and ev.NODE_CANCELLED in types
+
+
+def test_events_resume_from_a_cursor(client):
+    eid = client.submit(oxify.load_workflow(EXAMPLES / "diamond.json"), {"x": 2})
+    client.wait(eid, timeout=30)
+    every = list(client.events(eid, follow=False))
+    assert [e.seq for e in every] == list(range(len(every)))
+    assert every[0].type == ev.WORKFLOW_STARTED and every[-1].type == ev.WORKFLOW_COMPLETED
+    rest = list(client.events(eid, every[4].cursor, follow=False))
+    assert [e.seq for e in rest] == [e.seq for e in every[5:]]
+    followed = list(client.events(eid, every[-2].cursor))
+    assert [e.type for e in followed] == [ev.WORKFLOW_COMPLETED]
+
+
+CASES = [
+    ("diamond.json", {"x": 5}),
+    ("if_else.json", {"name": "Ada", "score": 80, "disqualified": False}),
+    ("if_else.json", {"name": "Bo", "score": 80, "disqualified": True}),
+    ("switch.yaml", {"lang": "es", "name": "Eva"}),
+    ("switch.yaml", {"lang": "xx", "name": "Eva"}),
+]
+
+
+def _comparable(result: oxify.ExecutionResult) -> dict[str, Any]:
+    doc = result.to_dict()
+    for key in ("execution_id", "started_at", "finished_at"):
+        doc.pop(key)
+    for node in doc["nodes"].values():
+        node.pop("started_at")
+        node.pop("finished_at")
+    return doc
+
+
+@pytest.mark.parametrize(("example", "inputs"), CASES)
+@pytest.mark.parametrize("mode", ["levels", "dataflow"])
+def test_distributed_results_match_embedded(client, example, inputs, mode):
+    wf = oxify.load_workflow(EXAMPLES / example)
+    embedded = oxify.Engine().run(wf, inputs, mode=mode)
+    distributed = client.wait(client.submit(wf, inputs, mode=mode), timeout=30)
+    assert _comparable(distributed) == _comparable(embedded)
+    kinds = lambda r: sorted(e.type for e in r)  # noqa: E731
+    local_events: list[oxify.Event] = []
+    oxify.Engine().run(wf, inputs, mode=mode, on_event=local_events.append)
+    assert kinds(client.events(distributed.execution_id, follow=False)) == kinds(local_events)
+
+
+def test_large_outputs_are_stored_once_by_hash(client):
+    big = "x" * 5000
+    wf = build(
+        {
+            "start": START,
+            "a": value({"text": big}),
+            "b": value({"text": big}),
+            "c": value("{{a.text}}"),
+            "end": END,
+        },
+        "start>a, start>b, a>c, b>end, c>end",
+    )
+    eid = client.submit(wf, mode="dataflow")
+    result = client.wait(eid, timeout=30)
+    assert result.ok and result.node("c").output == big
+    store: RedisStore = client.store
+    fields = store.redis.hgetall(store.key(eid, "outputs"))
+    assert fields["a"].startswith("@") and fields["a"] == fields["b"]
+    assert fields["start"].startswith("=")
+    # three distinct large values: {"text": big} (a and b share it), big (c), End's result
+    assert store.redis.hlen(store.key(eid, "blobs")) == 3
+
+
+def test_finished_executions_expire_running_ones_do_not(client):
+    store: RedisStore = client.store
+    wf = build(
+        {"start": START, "slow": custom("test.count", seconds=2), "end": END},
+        "start>slow, slow>end",
+    )
+    eid = client.submit(wf)
+    wait_for_event(client, eid, ev.NODE_STARTED, "slow")
+    assert store.redis.ttl(store.key(eid, "record")) == -1
+    client.wait(eid, timeout=30)
+    for part in ("meta", "record", "inputs", "workflow", "events", "outputs"):
+        ttl = store.redis.ttl(store.key(eid, part))
+        assert 0 < ttl <= client.settings.result_ttl, part
+
+
+def test_list_and_status(client):
+    eid = client.submit(oxify.load_workflow(EXAMPLES / "diamond.json"), {"x": 1})
+    client.wait(eid, timeout=30)
+    rows = client.list(limit=50)
+    assert any(r["execution_id"] == eid and r["state"] == "completed" for r in rows)
+    assert all(r["state"] == "completed" for r in client.list(state="completed"))
+    with pytest.raises(oxify.OxifyError, match="no execution with id nope"):
+        client.get("nope")
+
+
+def _oxify(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "oxify.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_cli_distributed_commands(cluster):
+    env = cluster_env(cluster.url)
+    run = _oxify("run", "examples/diamond.json", "-i", "x=3", "--distributed", "--json", env=env)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["state"] == "completed" and doc["outputs"]["result"] == 15
+    assert set(doc["nodes"]["sum"]) >= {
+        "name",
+        "state",
+        "output",
+        "error",
+        "attempts",
+        "started_at",
+        "finished_at",
+    }
+
+    submitted = _oxify("submit", "examples/switch.yaml", "-i", "lang=fr", "-i", "name=Zoe", env=env)
+    assert submitted.returncode == 0, submitted.stderr
+    eid = submitted.stdout.strip()
+    watched = _oxify("watch", eid, "--json", env=env)
+    assert watched.returncode == 0 and json.loads(watched.stdout)["outputs"] == {
+        "french": "Bonjour, Zoe !"
+    }
+    status = _oxify("status", eid, env=env)
+    assert status.returncode == 0 and "completed" in status.stdout and "french" in status.stdout
+    listed = _oxify("list", "--limit", "100", env=env)
+    assert eid in listed.stdout
+
+    failing = _oxify("submit", "examples/diamond.json", "--wait", "--json", env=env)  # x missing
+    assert failing.returncode == 1
+    assert json.loads(failing.stdout)["state"] == "failed"
+
+    bad_url = _oxify(
+        "run",
+        "examples/diamond.json",
+        "--distributed",
+        "--redis-url",
+        "redis://127.0.0.1:1/0",
+        env=env,
+    )
+    assert bad_url.returncode == 2
+    assert bad_url.stderr.strip().splitlines() == [bad_url.stderr.strip()]
+    assert "cannot reach Redis at redis://127.0.0.1:1/0" in bad_url.stderr
+    assert "Traceback" not in bad_url.stderr
+
+    unknown = _oxify("status", "no-such-id", env=env)
+    assert unknown.returncode == 1 and "no execution with id no-such-id" in unknown.stderr
+
+    slow = build(
+        {"start": START, "s": custom("test.count", seconds=20), "end": END}, "start>s, s>end"
+    )
+    path = Path(cluster.log_dir) / "slow.json"
+    oxify.save_workflow(slow, path)
+    eid = _oxify("submit", str(path), env=env).stdout.strip()
+    cancelled = _oxify("cancel", eid, env=env)
+    assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
