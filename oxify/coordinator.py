@@ -12,6 +12,7 @@ nobody claimed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import socket
@@ -302,7 +303,7 @@ class Coordinator:
             continue_on_error=cfg.continue_on_error,
             rng=random.Random(),
         )
-        now = self.store.now()
+        now = snap.now
         actions: list[Action] = []
         if record.state is ExecutionState.PENDING:
             actions += machine.start(record, now)
@@ -317,7 +318,7 @@ class Coordinator:
             actions += machine.fail(record, message, now)
         consumed: list[tuple[str, int]] = []
         overlay: dict[str, Any] = {}  # outputs decided in this step, not yet in the store
-        outcomes = sorted(self.store.outcomes(eid), key=lambda o: o.finished_at or 0.0)
+        outcomes = sorted(snap.outcomes, key=lambda o: o.finished_at or 0.0)
         for outcome in outcomes:
             consumed.append((outcome.node_id, outcome.attempt))
             if outcome.node_id not in record.nodes:
@@ -456,6 +457,10 @@ class Coordinator:
                 commit.outputs[action.node_id] = record.nodes[action.node_id].output
             for type_, data in describe(action, record, workflow, plan):
                 commit.events.append(_event(type_, eid, record.workflow_id, data))
+        for level, tasks in list(step.chords.items()):
+            if len(tasks) == 1:  # a chord of one buys nothing: the worker drives on itself
+                del step.chords[level]
+                step.singles.append(dataclasses.replace(tasks[0], notify=True))
 
     def _inline(
         self,
@@ -567,11 +572,11 @@ class Coordinator:
         type_, data = node_started(workflow, node_id, attempt)
         event = _event(type_, execution_id, workflow.metadata.id, data)
         worker = f"{self.worker_id}:{threading.get_ident()}"
-        status = self.store.claim(execution_id, node_id, attempt, worker, self.lease, event)
-        if status != "ok":
-            return status
+        claim = self.store.claim(execution_id, node_id, attempt, worker, self.lease, event)
+        if claim.status != "ok":
+            return claim.status
         started = time.time()
-        inputs, config = self.store.run_context(execution_id)
+        inputs, config = claim.inputs, claim.config
         limit = node_timeout(workflow, node_id, config.get("node_timeout"))
         deadline = None if limit is None else time.monotonic() + limit
         ctx = self._context(execution_id, workflow, plan, names, node_id, attempt, inputs, deadline)

@@ -48,8 +48,10 @@ def make_app(settings: Settings | None = None) -> Celery:
         },
         worker_cancel_long_running_tasks_on_connection_loss=True,
         broker_connection_retry_on_startup=True,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        # Task events cost a message per state change: off by default; Flower turns them on
+        # (``--enable_events``, its default) while it watches.
+        worker_send_task_events=False,
+        task_send_sent_event=False,
         worker_hijack_root_logger=False,
     )
     app.conf.include = ["workers.tasks", "orchestrator.tasks"]

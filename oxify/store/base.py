@@ -98,6 +98,19 @@ class Snapshot:
     created_at: float
     deadline: float | None
     cancel: str | None
+    now: float
+    """The store's clock when the snapshot was taken."""
+    outcomes: list[Outcome] = field(default_factory=list)
+    """Outcomes reported by workers and not yet applied."""
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """A claim's status and, when it is ``ok``, what the worker needs to run the node."""
+
+    status: ClaimStatus
+    inputs: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -139,9 +152,9 @@ class StateStore(Protocol):
         worker: str,
         lease: float,
         event: dict[str, Any],
-    ) -> ClaimStatus:
+    ) -> ClaimResult:
         """Take attempt ``attempt`` of a node for ``worker`` for ``lease`` seconds; on ``ok``
-        the ``node.started`` event is appended."""
+        the ``node.started`` event is appended and the inputs and config come back."""
         ...
 
     def renew(
@@ -153,10 +166,6 @@ class StateStore(Protocol):
     def report(self, execution_id: str, outcome: Outcome, worker: str) -> bool:
         """Record an attempt's outcome; False for a stale attempt, a duplicate report, or a
         worker that does not hold the attempt."""
-        ...
-
-    def run_context(self, execution_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """What a worker needs to run a node: the inputs and the execution config."""
         ...
 
     def status(self, execution_id: str) -> tuple[str | None, str | None]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from importlib.resources import files
 from typing import Any, cast
 
@@ -33,6 +34,7 @@ from oxify.errors import ExecutionError, OxifyError
 from oxify.store.base import (
     INLINE_LIMIT,
     Claim,
+    ClaimResult,
     ClaimStatus,
     Commit,
     Dispatched,
@@ -180,7 +182,9 @@ class RedisStore:
         pipe.hgetall(self.key(execution_id, "meta"))
         pipe.get(self.key(execution_id, "record"))
         pipe.get(self.key(execution_id, "inputs"))
-        meta, record, inputs = pipe.execute()
+        pipe.hgetall(self.key(execution_id, "outcomes"))
+        pipe.time()
+        meta, record, inputs, outcomes, (seconds, micros) = pipe.execute()
         if not meta or record is None:
             raise ExecutionError(f"no execution with id {execution_id}")
         return Snapshot(
@@ -191,6 +195,8 @@ class RedisStore:
             created_at=float(meta["created_at"]),
             deadline=float(meta["deadline"]) if meta.get("deadline") else None,
             cancel=meta.get("cancel"),
+            now=seconds + micros / 1_000_000,
+            outcomes=[Outcome.from_json(v.split("|", 1)[1]) for v in outcomes.values()],
         )
 
     def commit(self, execution_id: str, version: int, commit: Commit, ttl: int | None) -> bool:
@@ -226,7 +232,7 @@ class RedisStore:
             if commit.terminal:
                 self.redis.zrem(ACTIVE, execution_id)
             else:
-                self.redis.zadd(ACTIVE, {execution_id: self.now()})
+                self.redis.zadd(ACTIVE, {execution_id: time.time()})
         return ok
 
     # -- node attempts ----------------------------------------------------------------------
@@ -238,10 +244,18 @@ class RedisStore:
         worker: str,
         lease: float,
         event: dict[str, Any],
-    ) -> ClaimStatus:
+    ) -> ClaimResult:
         keys = self._keys(execution_id, "meta", "attempts", "claims", "outcomes", "events")
-        status = self._claim(keys=keys, args=[node_id, attempt, worker, lease, _dumps(event)])
-        return cast(ClaimStatus, status)
+        pipe = self.redis.pipeline(transaction=False)
+        self._claim(keys=keys, args=[node_id, attempt, worker, lease, _dumps(event)], client=pipe)
+        pipe.get(self.key(execution_id, "inputs"))
+        pipe.hget(self.key(execution_id, "meta"), "config")
+        status, inputs, config = pipe.execute()
+        if status != "ok":
+            return ClaimResult(cast(ClaimStatus, status))
+        return ClaimResult(
+            "ok", json.loads(inputs) if inputs else {}, json.loads(config) if config else {}
+        )
 
     def renew(
         self, execution_id: str, node_id: str, attempt: int, worker: str, lease: float
@@ -262,17 +276,8 @@ class RedisStore:
         args: list[Any] = [outcome.node_id, outcome.attempt, worker, outcome.to_json(), *blobs]
         ok = bool(self._report(keys=keys, args=args))
         if ok:
-            self.redis.zadd(ACTIVE, {execution_id: self.now()}, xx=True)
+            self.redis.zadd(ACTIVE, {execution_id: time.time()}, xx=True)
         return ok
-
-    def run_context(self, execution_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.get(self.key(execution_id, "inputs"))
-        pipe.hget(self.key(execution_id, "meta"), "config")
-        inputs, config = pipe.execute()
-        if inputs is None:
-            raise ExecutionError(f"no execution with id {execution_id}")
-        return json.loads(inputs), json.loads(config) if config else {}
 
     def status(self, execution_id: str) -> tuple[str | None, str | None]:
         state, cancel = cast(
