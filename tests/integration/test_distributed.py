@@ -343,3 +343,59 @@ def test_cli_distributed_commands(cluster):
     eid = _oxify("submit", str(path), env=env).stdout.strip()
     cancelled = _oxify("cancel", eid, env=env)
     assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
+
+
+def test_killed_pool_child_is_replaced_and_the_node_completes(client, cluster, redis_db):
+    import os
+    import signal
+
+    _kill_worker(cluster, "victim")
+    wf = build(
+        {"start": START, "slow": custom("test.count", seconds=1.0, output="ok"), "end": END},
+        "start>slow, slow>end",
+        slow={"queue": "oxify.killme"},
+    )
+    eid = client.submit(wf)
+    wait_for_call(eid, "slow")
+    child = int(redis_db.get(f"oxify-test:pid:{eid}:slow"))
+    os.kill(child, signal.SIGKILL)  # only the pool child: the worker requeues its task
+    try:
+        result = client.wait(eid, timeout=60)
+    finally:
+        cluster.kill("victim")
+    assert result.ok and result.node("slow").output == "ok"
+    calls = plugins.calls(eid, "slow")
+    # run twice in all: either the requeued message re-claimed attempt 1 after its lease
+    # lapsed, or the reconciler declared it lost and ran attempt 2
+    assert len(calls) == 2 and calls[-1] == result.node("slow").attempts
+
+
+def test_lost_start_message_and_lost_chord_callback_are_recovered(client, cluster, redis_db):
+    cluster.kill("orchestrator")
+    try:
+        wf = build(
+            {"start": START, "a": value("A"), "b": value("B"), "end": END},
+            "start>a, start>b, a>end, b>end",
+        )
+        eid = client.submit(wf, mode="levels")
+        redis_db.delete("oxify.orchestrator")  # the start message is lost
+        reconciler = client._coordinator  # any process may reconcile; here, the test's
+        deadline = time.monotonic() + 30
+        while client.get(eid).state is not ExecutionState.RUNNING:
+            assert time.monotonic() < deadline, "the reconciler never started the execution"
+            reconciler.reconcile(0.2)
+            time.sleep(0.05)
+        while len(client.store.load(eid).outcomes) < 2:  # a and b ran on the control pool
+            assert time.monotonic() < deadline, "a and b never ran"
+            time.sleep(0.05)
+        redis_db.delete("oxify.orchestrator")  # and so is the chord callback of level 1
+        assert client.get(eid).state is ExecutionState.RUNNING
+        while not client.get(eid).state.terminal:
+            assert time.monotonic() < deadline, "the reconciler never finished the execution"
+            reconciler.reconcile(0.2)
+            time.sleep(0.05)
+        result = client.get(eid)
+        assert result.ok and result.outputs == {"a": "A", "b": "B"}
+    finally:
+        cluster.start("orchestrator", "orchestrator", "--concurrency", "4")
+        cluster.wait_ready(["orchestrator"])
