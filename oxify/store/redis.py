@@ -227,13 +227,17 @@ class RedisStore:
         args += [_dumps(e) for e in commit.events]
         if blobs:  # large outputs of inline nodes: stored before the record points at them
             self.redis.hset(self.key(execution_id, "blobs"), mapping=cast(Any, blobs))
-        ok = bool(self._commit(keys=keys, args=args))
-        if ok:
-            if commit.terminal:
+        if commit.terminal:
+            ok = bool(self._commit(keys=keys, args=args))
+            if ok:
                 self.redis.zrem(ACTIVE, execution_id)
-            else:
-                self.redis.zadd(ACTIVE, {execution_id: time.time()})
-        return ok
+            return ok
+        # one round trip: the script, and the progress mark of the index (harmless even
+        # when the script refuses: somebody else made progress then)
+        pipe = self.redis.pipeline(transaction=False)
+        self._commit(keys=keys, args=args, client=pipe)
+        pipe.zadd(ACTIVE, {execution_id: time.time()})
+        return bool(pipe.execute()[0])
 
     # -- node attempts ----------------------------------------------------------------------
     def claim(
@@ -274,10 +278,10 @@ class RedisStore:
             del field
         keys = self._keys(execution_id, "meta", "attempts", "outcomes", "blobs", "claims")
         args: list[Any] = [outcome.node_id, outcome.attempt, worker, outcome.to_json(), *blobs]
-        ok = bool(self._report(keys=keys, args=args))
-        if ok:
-            self.redis.zadd(ACTIVE, {execution_id: time.time()}, xx=True)
-        return ok
+        pipe = self.redis.pipeline(transaction=False)
+        self._report(keys=keys, args=args, client=pipe)
+        pipe.zadd(ACTIVE, {execution_id: time.time()}, xx=True)
+        return bool(pipe.execute()[0])
 
     def status(self, execution_id: str) -> tuple[str | None, str | None]:
         state, cancel = cast(
