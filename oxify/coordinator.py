@@ -670,8 +670,8 @@ class Coordinator:
             try:
                 if self.advance(eid, reconcile=True):
                     moved += 1
-            except ExecutionError as e:
-                log.warning("reconcile %s: %s", eid, e)
+            except Exception:  # one broken execution must not stop the others
+                log.exception("reconciler: cannot drive execution %s", eid)
         return moved
 
 

@@ -399,3 +399,26 @@ def test_lost_start_message_and_lost_chord_callback_are_recovered(client, cluste
     finally:
         cluster.start("orchestrator", "orchestrator", "--concurrency", "4")
         cluster.wait_ready(["orchestrator"])
+
+
+def test_a_broken_execution_does_not_stop_the_reconciler(client, redis_db):
+    # garbage under an execution's keys, listed as active: the reconciler must skip it
+    redis_db.hset(
+        "oxify:{broken}:meta",
+        mapping={"version": 0, "state": "running", "workflow_hash": "x", "created_at": 0},
+    )
+    redis_db.set("oxify:{broken}:record", "{}")
+    redis_db.zadd("oxify:active", {"broken": 0})
+    try:
+        wf = build(
+            {"start": START, "slow": custom("test.count", seconds=10), "end": END},
+            "start>slow, slow>end",
+        )
+        began = time.monotonic()
+        result = client.wait(client.submit(wf, timeout=0.3), timeout=30)
+        assert time.monotonic() - began < 5
+        assert result.state is ExecutionState.FAILED
+        assert result.error == "execution timed out after 0.3 s"
+    finally:
+        redis_db.delete("oxify:{broken}:meta", "oxify:{broken}:record")
+        redis_db.zrem("oxify:active", "broken")

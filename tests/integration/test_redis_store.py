@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from oxify.errors import ExecutionError
 from oxify.store.base import Commit, Dispatched, NewExecution, Outcome
-from oxify.store.redis import RedisStore
+from oxify.store.redis import ACTIVE, EXECUTIONS, RedisStore
 from tests.cluster import TEST_REDIS_URL
 
 EVENT: dict[str, Any] = {
@@ -23,8 +24,15 @@ EVENT: dict[str, Any] = {
 
 
 @pytest.fixture
-def store(redis_db: Any) -> RedisStore:
-    return RedisStore(TEST_REDIS_URL)
+def store(redis_db: Any) -> Iterator[RedisStore]:
+    store = RedisStore(TEST_REDIS_URL)
+    before = set(redis_db.zrange(ACTIVE, 0, -1))
+    yield store
+    # these are not real executions: keep them away from the cluster's reconciler
+    made = set(redis_db.zrange(ACTIVE, 0, -1)) - before
+    if made:
+        redis_db.zrem(ACTIVE, *made)
+        redis_db.zrem(EXECUTIONS, *made)
 
 
 def _new(store: RedisStore, state: str = "running") -> str:
