@@ -9,10 +9,10 @@ from workers.runtime import coordinator
 @app.task(name="oxify.start")
 def start(execution_id: str) -> None:
     """Start a submitted execution: its first level (or ready nodes) is dispatched."""
-    coordinator().advance(execution_id)
+    coordinator().drive(execution_id)
 
 
 @app.task(name="oxify.level_done")
 def level_done(execution_id: str, level: int) -> None:
     """Chord callback: the nodes of a level finished; drive the execution on."""
-    coordinator().advance(execution_id)
+    coordinator().drive(execution_id)

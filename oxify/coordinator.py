@@ -59,6 +59,9 @@ log = logging.getLogger("oxify.coordinator")
 
 ORCHESTRATOR_QUEUE = "oxify.orchestrator"
 MAX_CONFLICTS = 100
+DRIVE_TTL = 30.0
+"""Seconds a driver holds an execution's drive lock (a dead driver's lock lapses; the
+reconciler then takes over)."""
 
 
 def queue_for(workflow: Workflow, node_id: str) -> str:
@@ -289,6 +292,22 @@ class Coordinator:
         raise ExecutionError(
             f"execution {execution_id}: gave up after {MAX_CONFLICTS} conflicting updates"
         )
+
+    def drive(self, execution_id: str) -> None:
+        """Advance, single-flight: when another process is driving this execution already,
+        leave it a mark to go round once more instead of competing with it (many workers
+        finishing at once would otherwise retry each other's compare-and-set)."""
+        token = uuid.uuid4().hex
+        if not self.store.begin_drive(execution_id, token, DRIVE_TTL):
+            return
+        try:
+            while True:
+                self.advance(execution_id)
+                if self.store.finish_drive(execution_id, token, DRIVE_TTL):
+                    return
+        except BaseException:
+            self.store.abort_drive(execution_id, token)
+            raise
 
     def _step(
         self, eid: str, snap: Snapshot, reconcile: bool
@@ -616,7 +635,7 @@ class Coordinator:
             )
         accepted = self.store.report(execution_id, outcome, worker)
         if accepted and notify:
-            self.advance(execution_id)
+            self.drive(execution_id)
         return "done" if accepted else "stale"
 
     def _watch(

@@ -197,6 +197,21 @@ class StateStore(Protocol):
 
     def request_cancel(self, execution_id: str, reason: str) -> bool: ...
 
+    def begin_drive(self, execution_id: str, token: str, ttl: float) -> bool:
+        """Single-flight: True if ``token`` now holds the execution's drive lock (for
+        ``ttl`` seconds); otherwise mark the execution dirty for the holder and say False."""
+        ...
+
+    def finish_drive(self, execution_id: str, token: str, ttl: float) -> bool:
+        """After a drive: True when done (the lock is released, or was lost); False when
+        somebody marked the execution dirty meanwhile (the mark is cleared, the lock kept
+        for another ``ttl``): drive once more."""
+        ...
+
+    def abort_drive(self, execution_id: str, token: str) -> None:
+        """Release the drive lock if ``token`` holds it (after an error)."""
+        ...
+
     def recent(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Newest executions first: ``execution_id``, ``state``, ``created_at``, ``workflow``."""
         ...

@@ -98,6 +98,7 @@ class RedisStore:
         self._claim = self.redis.register_script(_script("claim"))
         self._renew = self.redis.register_script(_script("renew"))
         self._report = self.redis.register_script(_script("report"))
+        self._drive = self.redis.register_script(_script("drive"))
 
     # -- plumbing ---------------------------------------------------------------------------
     @staticmethod
@@ -357,6 +358,19 @@ class RedisStore:
             event["seq"] = int(fields["seq"])
             out.append(StoredEvent(cursor, event))
         return out
+
+    def _drive_call(self, execution_id: str, op: str, token: str, ttl: float) -> bool:
+        keys = self._keys(execution_id, "drive", "dirty")
+        return bool(self._drive(keys=keys, args=[op, token, max(1, int(ttl * 1000))]))
+
+    def begin_drive(self, execution_id: str, token: str, ttl: float) -> bool:
+        return self._drive_call(execution_id, "begin", token, ttl)
+
+    def finish_drive(self, execution_id: str, token: str, ttl: float) -> bool:
+        return self._drive_call(execution_id, "finish", token, ttl)
+
+    def abort_drive(self, execution_id: str, token: str) -> None:
+        self._drive_call(execution_id, "abort", token, 1.0)
 
     def request_cancel(self, execution_id: str, reason: str) -> bool:
         meta = self.key(execution_id, "meta")
