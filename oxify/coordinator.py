@@ -685,7 +685,7 @@ class Coordinator:
         """Drive every execution that made no progress for ``stall_after`` seconds (lost
         messages, lost chord callbacks, killed workers, deadlines). Returns how many moved."""
         moved = 0
-        for eid in self.store.stalled(self.store.now() - stall_after):
+        for eid in self.store.stalled(time.time() - stall_after):
             try:
                 if self.advance(eid, reconcile=True):
                     moved += 1

@@ -184,6 +184,10 @@ class StateStore(Protocol):
 
     def outputs(self, execution_id: str) -> dict[str, Any]: ...
 
+    def blob(self, execution_id: str, digest: str) -> Any:
+        """A large output stored by its hash."""
+        ...
+
     def events(
         self,
         execution_id: str,
@@ -217,5 +221,6 @@ class StateStore(Protocol):
         ...
 
     def stalled(self, older_than: float) -> list[str]:
-        """Non-terminal executions with no progress since ``older_than`` (store clock)."""
+        """Non-terminal executions with no progress since ``older_than`` (seconds since the
+        epoch on the clocks of the processes that made progress: the index is a hint)."""
         ...

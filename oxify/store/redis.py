@@ -144,9 +144,14 @@ class RedisStore:
             idem = f"oxify:idem:{idempotency_key}"
             if not self.redis.set(idem, eid, nx=True):
                 existing = cast(str | None, self.redis.get(idem))
+                deadline = time.monotonic() + 5.0
+                while existing is not None and not self.exists(existing):
+                    if time.monotonic() > deadline:  # the earlier submit died half-way
+                        break
+                    time.sleep(0.02)  # ... or is still creating its execution
                 if existing is not None and self.exists(existing):
                     return existing, False
-                self.redis.set(idem, eid)  # the earlier submit died half-way: take over
+                self.redis.set(idem, eid)
         keys = self._keys(eid, "meta", "record", "inputs", "workflow", "events")
         args: list[Any] = [
             _dumps(new.record),
@@ -202,14 +207,14 @@ class RedisStore:
 
     def commit(self, execution_id: str, version: int, commit: Commit, ttl: int | None) -> bool:
         keys = self._keys(
-            execution_id, "meta", "record", "outputs", "outcomes", "attempts", "events"
+            execution_id, "meta", "record", "outputs", "outcomes", "attempts", "events", "blobs"
         )
-        keys += self._keys(execution_id, "inputs", "workflow", "claims", "blobs")
+        keys += self._keys(execution_id, "inputs", "workflow", "claims")
         args: list[Any] = [
             version,
             _dumps(commit.record),
             commit.state,
-            ttl or 0,
+            int(ttl or 0),
             1 if commit.terminal else 0,
         ]
         blobs: dict[str, str] = {}
@@ -226,18 +231,19 @@ class RedisStore:
             args += [node_id, f"{d.attempt}|{d.due!r}"]
         args.append(len(commit.events))
         args += [_dumps(e) for e in commit.events]
-        if blobs:  # large outputs of inline nodes: stored before the record points at them
-            self.redis.hset(self.key(execution_id, "blobs"), mapping=cast(Any, blobs))
+        args.append(len(blobs))
+        for digest, text in blobs.items():
+            args += [digest, text]
         if commit.terminal:
             ok = bool(self._commit(keys=keys, args=args))
             if ok:
                 self.redis.zrem(ACTIVE, execution_id)
             return ok
-        # one round trip: the script, and the progress mark of the index (harmless even
-        # when the script refuses: somebody else made progress then)
+        # one round trip: the script and the progress mark of the index (XX: only for an
+        # execution still listed, so a finished one never comes back)
         pipe = self.redis.pipeline(transaction=False)
         self._commit(keys=keys, args=args, client=pipe)
-        pipe.zadd(ACTIVE, {execution_id: time.time()})
+        pipe.zadd(ACTIVE, {execution_id: time.time()}, xx=True)
         return bool(pipe.execute()[0])
 
     # -- node attempts ----------------------------------------------------------------------
@@ -308,7 +314,8 @@ class RedisStore:
         out: dict[str, Dispatched] = {}
         for node_id, value in raw.items():
             attempt, due = value.split("|", 1)
-            out[node_id] = Dispatched(int(attempt), float(due))
+            if due != "done":  # settled attempts are not "dispatched" any more
+                out[node_id] = Dispatched(int(attempt), float(due))
         return out
 
     def _decode(self, execution_id: str, field: str) -> Any:

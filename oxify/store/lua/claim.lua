@@ -4,7 +4,9 @@
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 'stale' end
 if redis.call('HEXISTS', KEYS[1], 'cancel') == 1 then return 'stale' end
 local d = redis.call('HGET', KEYS[2], ARGV[1])
-if not d or string.match(d, '^(%d+)|') ~= ARGV[2] then return 'stale' end
+if not d or string.match(d, '^(%d+)|') ~= ARGV[2] or string.sub(d, -5) == '|done' then
+  return 'stale'
+end
 local o = redis.call('HGET', KEYS[4], ARGV[1])
 if o and string.match(o, '^(%d+)|') == ARGV[2] then return 'stale' end
 local t = redis.call('TIME')

@@ -1,9 +1,10 @@
 -- Apply one orchestration step if the record is still at the expected version.
--- KEYS: 1 meta, 2 record, 3 outputs, 4 outcomes, 5 attempts, 6 events,
---       7.. every other key of the execution (expired with the rest once terminal)
+-- KEYS: 1 meta, 2 record, 3 outputs, 4 outcomes, 5 attempts, 6 events, 7 blobs,
+--       8.. every other key of the execution (expired with the rest once terminal)
 -- ARGV: 1 version, 2 record json, 3 state, 4 ttl seconds (0: none), 5 terminal (0/1),
 --       6 n outputs, then (node, value) pairs; n consumed, then (node, attempt) pairs;
---       n dispatched, then (node, "attempt|due") pairs; n events, then event json
+--       n dispatched, then (node, "attempt|due") pairs; n events, then event json;
+--       n blobs, then (hash, json) pairs
 local meta = KEYS[1]
 if redis.call('HGET', meta, 'version') ~= ARGV[1] then return 0 end
 redis.call('HINCRBY', meta, 'version', 1)
@@ -14,8 +15,14 @@ local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]); i = i + 2 end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
-  local cur = redis.call('HGET', KEYS[4], ARGV[i])
-  if cur and string.match(cur, '^(%d+)|') == ARGV[i + 1] then redis.call('HDEL', KEYS[4], ARGV[i]) end
+  local node, attempt = ARGV[i], ARGV[i + 1]
+  local cur = redis.call('HGET', KEYS[4], node)
+  if cur and string.match(cur, '^(%d+)|') == attempt then redis.call('HDEL', KEYS[4], node) end
+  -- the attempt is settled: a late or repeated delivery of it must never run again
+  local d = redis.call('HGET', KEYS[5], node)
+  if d and string.match(d, '^(%d+)|') == attempt then
+    redis.call('HSET', KEYS[5], node, attempt .. '|done')
+  end
   i = i + 2
 end
 n = tonumber(ARGV[i]); i = i + 1
@@ -25,6 +32,8 @@ for _ = 1, n do
   local seq = redis.call('HINCRBY', meta, 'seq', 1) - 1
   redis.call('XADD', KEYS[6], '*', 'seq', seq, 'e', ARGV[i]); i = i + 1
 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('HSETNX', KEYS[7], ARGV[i], ARGV[i + 1]); i = i + 2 end
 local ttl = tonumber(ARGV[4])
 if ARGV[5] == '1' and ttl > 0 then
   for k = 1, #KEYS do redis.call('EXPIRE', KEYS[k], ttl) end

@@ -4,7 +4,9 @@
 -- ARGV: 1 node, 2 attempt, 3 worker, 4 outcome json, then (hash, blob json) pairs
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
 local d = redis.call('HGET', KEYS[2], ARGV[1])
-if not d or string.match(d, '^(%d+)|') ~= ARGV[2] then return 0 end
+if not d or string.match(d, '^(%d+)|') ~= ARGV[2] or string.sub(d, -5) == '|done' then
+  return 0
+end
 local o = redis.call('HGET', KEYS[3], ARGV[1])
 if o and string.match(o, '^(%d+)|') == ARGV[2] then return 0 end
 local c = redis.call('HGET', KEYS[5], ARGV[1])

@@ -1,0 +1,1 @@
+"""Contract tests: every implementation of a Protocol passes the same suite."""
