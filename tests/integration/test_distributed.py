@@ -422,3 +422,46 @@ def test_a_broken_execution_does_not_stop_the_reconciler(client, redis_db):
     finally:
         redis_db.delete("oxify:{broken}:meta", "oxify:{broken}:record")
         redis_db.zrem("oxify:active", "broken")
+
+
+class _LosingDispatcher:
+    """A dispatcher whose process dies after committing and before sending: the node
+    attempts it was asked to send are lost (a real Dispatcher, losing on purpose)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.lost: list[str] = []
+
+    def send(
+        self, execution_id: str, workflow_hash: str, tasks: list[Any], level: int | None
+    ) -> None:
+        self.lost += [t.node_id for t in tasks]
+
+    def start(self, execution_id: str) -> None:
+        self.lost.append("start")
+
+    def revoke(self, execution_id: str, attempts: list[tuple[str, int]]) -> None:
+        self.real.revoke(execution_id, attempts)
+
+
+def test_attempts_committed_but_never_sent_are_sent_again(client):
+    from oxify.coordinator import Coordinator
+
+    wf = build(
+        {"start": START, "a": custom("test.count", output="A"), "end": END}, "start>a, a>end"
+    )
+    losing = _LosingDispatcher(client._coordinator.dispatcher)
+    dying = Coordinator(client.store, losing, dispatch_timeout=0.5)
+    eid, _ = dying.submit(wf, {}, oxify.ExecutionConfig(mode="dataflow"))
+    dying.advance(eid)  # Start runs inline; the commit says "a" was sent; it was not
+    assert losing.lost == ["start", "a"]
+    reconciler = Coordinator(client.store, client._coordinator.dispatcher, dispatch_timeout=0.5)
+    deadline = time.monotonic() + 30
+    while not client.get(eid).state.terminal:
+        assert time.monotonic() < deadline
+        reconciler.reconcile(0.2)
+        time.sleep(0.1)
+    result = client.get(eid)
+    assert result.ok and result.outputs == {"a": "A"}
+    assert result.node("a").attempts == 1  # the same attempt, sent again: nothing ran twice
+    assert plugins.calls(eid, "a") == [1]
