@@ -451,11 +451,15 @@ def test_attempts_committed_but_never_sent_are_sent_again(client):
         {"start": START, "a": custom("test.count", output="A"), "end": END}, "start>a, a>end"
     )
     losing = _LosingDispatcher(client._coordinator.dispatcher)
-    dying = Coordinator(client.store, losing, dispatch_timeout=0.5)
+    from tests.conftest import test_registry
+
+    dying = Coordinator(client.store, losing, test_registry(), dispatch_timeout=0.5)
     eid, _ = dying.submit(wf, {}, oxify.ExecutionConfig(mode="dataflow"))
     dying.advance(eid)  # Start runs inline; the commit says "a" was sent; it was not
     assert losing.lost == ["start", "a"]
-    reconciler = Coordinator(client.store, client._coordinator.dispatcher, dispatch_timeout=0.5)
+    reconciler = Coordinator(
+        client.store, client._coordinator.dispatcher, test_registry(), dispatch_timeout=0.5
+    )
     deadline = time.monotonic() + 30
     while not client.get(eid).state.terminal:
         assert time.monotonic() < deadline
