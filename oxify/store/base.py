@@ -7,6 +7,7 @@ worker therefore cannot run a node twice or record two results.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
@@ -17,6 +18,20 @@ live worker holds it."""
 
 INLINE_LIMIT = 1024
 """Outputs up to this many bytes of JSON are stored inline; larger ones once, by hash."""
+
+
+def encode_output(value: Any) -> tuple[str, dict[str, str]]:
+    """How a store keeps an output: ``("=<json>", {})`` inline, or ``("@<sha256>",
+    {sha256: json})`` for a large value (stored once per execution, shared by reference).
+    An object with a ``digest`` attribute is a reference to a blob stored already."""
+    digest = getattr(value, "digest", None)
+    if isinstance(digest, str):
+        return "@" + digest, {}
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if len(text) <= INLINE_LIMIT:
+        return "=" + text, {}
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return "@" + digest, {digest: text}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ as strings and as Redis stream ids do; ``"$"`` means "events appended after this
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import json
 import threading
@@ -22,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from oxify.errors import ExecutionError
 from oxify.store.base import (
-    INLINE_LIMIT,
     Claim,
     ClaimResult,
     Commit,
@@ -32,27 +30,12 @@ from oxify.store.base import (
     Snapshot,
     StateStore,
     StoredEvent,
+    encode_output,
 )
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def encode_output(value: Any) -> tuple[str, dict[str, str]]:
-    """``(field value, blobs)`` for an output: inline, or by content hash if large (an
-    object with a ``digest`` attribute is a reference to a blob stored already).
-
-    The same rule as :func:`oxify.store.redis.encode_output` (copied: importing that module
-    imports the ``redis`` package)."""
-    digest = getattr(value, "digest", None)
-    if isinstance(digest, str):
-        return "@" + digest, {}
-    text = _dumps(value)
-    if len(text) <= INLINE_LIMIT:
-        return "=" + text, {}
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    return "@" + digest, {digest: text}
 
 
 def _cursor(number: int) -> str:

@@ -22,7 +22,6 @@ hints kept beside the scripts; the per-execution keys are the truth.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from importlib.resources import files
@@ -32,7 +31,6 @@ import redis
 
 from oxify.errors import ExecutionError, OxifyError
 from oxify.store.base import (
-    INLINE_LIMIT,
     Claim,
     ClaimResult,
     ClaimStatus,
@@ -42,6 +40,7 @@ from oxify.store.base import (
     Outcome,
     Snapshot,
     StoredEvent,
+    encode_output,
 )
 
 _PARTS = (
@@ -70,19 +69,6 @@ def _dumps(value: Any) -> str:
 
 def _script(name: str) -> str:
     return (files("oxify.store") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
-
-
-def encode_output(value: Any) -> tuple[str, dict[str, str]]:
-    """``(field value, blobs)`` for an output: inline, or by content hash if large (an
-    object with a ``digest`` attribute is a reference to a blob stored already)."""
-    digest = getattr(value, "digest", None)
-    if isinstance(digest, str):
-        return "@" + digest, {}
-    text = _dumps(value)
-    if len(text) <= INLINE_LIMIT:
-        return "=" + text, {}
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    return "@" + digest, {digest: text}
 
 
 class RedisStore:
