@@ -128,6 +128,23 @@ class _Step:
     revoke: list[tuple[str, int]] = field(default_factory=list)
 
 
+@dataclass
+class _Run:
+    """One orchestration step's view of an execution."""
+
+    eid: str
+    workflow: Workflow
+    plan: Plan
+    names: dict[str, str]
+    machine: Machine
+    record: ExecutionRecord
+    cfg: ExecutionConfig
+    now: float
+    step: _Step = field(default_factory=lambda: _Step(Commit(record={}, state="")))
+    overlay: dict[str, Any] = field(default_factory=dict)
+    """Outputs decided in this step and not yet in the store (inline nodes read them)."""
+
+
 class Coordinator:
     """Drives distributed executions (orchestrator side) and runs node attempts (worker side)."""
 
@@ -323,6 +340,7 @@ class Coordinator:
             rng=random.Random(),
         )
         now = snap.now
+        run = _Run(eid, workflow, plan, names, machine, record, cfg, now)
         actions: list[Action] = []
         if record.state is ExecutionState.PENDING:
             actions += machine.start(record, now)
@@ -336,20 +354,17 @@ class Coordinator:
             )
             actions += machine.fail(record, message, now)
         consumed: list[tuple[str, int]] = []
-        overlay: dict[str, Any] = {}  # outputs decided in this step, not yet in the store
-        outcomes = sorted(snap.outcomes, key=lambda o: o.finished_at or 0.0)
-        for outcome in outcomes:
+        for outcome in sorted(snap.outcomes, key=lambda o: o.finished_at or 0.0):
             consumed.append((outcome.node_id, outcome.attempt))
-            if outcome.node_id not in record.nodes:
-                continue
-            actions += self._apply_outcome(machine, record, outcome, overlay)
+            if outcome.node_id in record.nodes:
+                actions += self._apply_outcome(run, outcome)
         resend: list[NodeTask] = []
         if reconcile and not record.state.terminal:
-            actions += self._reconcile(eid, workflow, machine, record, now, consumed, resend)
+            actions += self._reconcile(run, consumed, resend)
         if not actions and not consumed:
             return None, resend
-        step = _Step(Commit(record={}, state=""))
-        self._process(eid, workflow, plan, names, machine, record, cfg, actions, step, overlay, now)
+        self._process(run, actions)
+        step = run.step
         data = record.to_dict(with_outputs=False)
         data["config"] = snap.record.get("config", {})
         step.commit.record = data
@@ -358,9 +373,8 @@ class Coordinator:
         step.commit.consumed = consumed
         return step, resend
 
-    def _apply_outcome(
-        self, machine: Machine, record: ExecutionRecord, outcome: Outcome, overlay: dict[str, Any]
-    ) -> list[Action]:
+    def _apply_outcome(self, run: _Run, outcome: Outcome) -> list[Action]:
+        machine, record = run.machine, run.record
         rec = record.nodes[outcome.node_id]
         if outcome.attempt != rec.attempts or rec.state not in (
             NodeState.QUEUED,
@@ -372,7 +386,7 @@ class Coordinator:
         machine.node_started(record, outcome.node_id, outcome.attempt, started)
         if outcome.ok:
             value: Any = OutputRef(outcome.output_ref) if outcome.output_ref else outcome.output
-            overlay[outcome.node_id] = value
+            run.overlay[outcome.node_id] = value
             return machine.node_succeeded(
                 record, outcome.node_id, outcome.attempt, value, finished, outcome.routes
             )
@@ -380,16 +394,16 @@ class Coordinator:
         return machine.node_failed(record, outcome.node_id, outcome.attempt, failure, finished)
 
     def _reconcile(
-        self,
-        eid: str,
-        workflow: Workflow,
-        machine: Machine,
-        record: ExecutionRecord,
-        now: float,
-        consumed: list[tuple[str, int]],
-        resend: list[NodeTask],
+        self, run: _Run, consumed: list[tuple[str, int]], resend: list[NodeTask]
     ) -> list[Action]:
         """Lost workers (lease expired) and lost messages (nobody claimed in time)."""
+        eid, workflow, machine, record, now = (
+            run.eid,
+            run.workflow,
+            run.machine,
+            run.record,
+            run.now,
+        )
         done = {n for n, _ in consumed}
         claims = self.store.claims(eid)
         dispatched = self.store.dispatched(eid)
@@ -423,20 +437,16 @@ class Coordinator:
             node_id, attempt, queue_for(workflow, node_id), node.name, node.kind_name, delay, notify
         )
 
-    def _process(
-        self,
-        eid: str,
-        workflow: Workflow,
-        plan: Plan,
-        names: dict[str, str],
-        machine: Machine,
-        record: ExecutionRecord,
-        cfg: ExecutionConfig,
-        actions: list[Action],
-        step: _Step,
-        overlay: dict[str, Any],
-        now: float,
-    ) -> None:
+    def _process(self, run: _Run, actions: list[Action]) -> None:
+        """Carry out the machine's actions: inline nodes now, the rest into the commit."""
+        workflow, plan, machine, record, now = (
+            run.workflow,
+            run.plan,
+            run.machine,
+            run.record,
+            run.now,
+        )
+        step = run.step
         commit = step.commit
         pending: deque[Action] = deque(actions)
         while pending:
@@ -446,27 +456,21 @@ class Coordinator:
                 try:
                     spec = self.registry.resolve(node)
                 except Exception as e:
+                    failure = failure_of(e)
                     pending.extend(
-                        machine.node_failed(
-                            record, action.node_id, action.attempt, failure_of(e), now
-                        )
+                        machine.node_failed(record, action.node_id, action.attempt, failure, now)
                     )
                     continue
                 if spec.inline and action.delay <= 0:
-                    pending.extend(
-                        self._inline(
-                            eid, workflow, plan, names, machine, record, action, overlay, commit
-                        )
-                    )
+                    pending.extend(self._inline(run, action))
                     continue
-                in_chord = cfg.mode == "levels" and action.attempt == 1 and action.delay <= 0
+                in_chord = run.cfg.mode == "levels" and action.attempt == 1 and action.delay <= 0
                 task = self._task(
                     workflow, action.node_id, action.attempt, action.delay, not in_chord
                 )
                 commit.dispatched[action.node_id] = Dispatched(action.attempt, now + action.delay)
                 if in_chord:
-                    level = plan.level_of[action.node_id]
-                    step.chords.setdefault(level, []).append(task)
+                    step.chords.setdefault(plan.level_of[action.node_id], []).append(task)
                 else:
                     step.singles.append(task)
                 continue
@@ -475,41 +479,37 @@ class Coordinator:
             if isinstance(action, NodeFinished) and action.state is NodeState.SUCCEEDED:
                 commit.outputs[action.node_id] = record.nodes[action.node_id].output
             for type_, data in describe(action, record, workflow, plan):
-                commit.events.append(_event(type_, eid, record.workflow_id, data))
+                commit.events.append(_event(type_, run.eid, record.workflow_id, data))
         for level, tasks in list(step.chords.items()):
             if len(tasks) == 1:  # a chord of one buys nothing: the worker drives on itself
                 del step.chords[level]
                 step.singles.append(dataclasses.replace(tasks[0], notify=True))
 
-    def _inline(
-        self,
-        eid: str,
-        workflow: Workflow,
-        plan: Plan,
-        names: dict[str, str],
-        machine: Machine,
-        record: ExecutionRecord,
-        action: RunNode,
-        overlay: dict[str, Any],
-        commit: Commit,
-    ) -> list[Action]:
-        now = time.time()
-        if not machine.node_started(record, action.node_id, action.attempt, now):
+    def _inline(self, run: _Run, action: RunNode) -> list[Action]:
+        """Run a cheap, pure node (Start, End, IfElse, Switch) right here, in the step."""
+        machine, record, node_id = run.machine, run.record, action.node_id
+        if not machine.node_started(record, node_id, action.attempt, time.time()):
             return []
-        type_, data = node_started(workflow, action.node_id, action.attempt)
-        commit.events.append(_event(type_, eid, record.workflow_id, data))
+        type_, data = node_started(run.workflow, node_id, action.attempt)
+        run.step.commit.events.append(_event(type_, run.eid, record.workflow_id, data))
         ctx = self._context(
-            eid, workflow, plan, names, action.node_id, action.attempt, record.inputs, None, overlay
+            run.eid,
+            run.workflow,
+            run.plan,
+            run.names,
+            node_id,
+            action.attempt,
+            record.inputs,
+            None,
+            run.overlay,
         )
-        spec = self.registry.resolve(workflow.nodes_by_id[action.node_id])
+        spec = self.registry.resolve(run.workflow.nodes_by_id[node_id])
         output, error = execute(spec, ctx, self.hooks)
         output, routes, failure = settle(output, error)
         if failure is not None:
-            return machine.node_failed(record, action.node_id, action.attempt, failure, time.time())
-        overlay[action.node_id] = output
-        return machine.node_succeeded(
-            record, action.node_id, action.attempt, output, time.time(), routes
-        )
+            return machine.node_failed(record, node_id, action.attempt, failure, time.time())
+        run.overlay[node_id] = output
+        return machine.node_succeeded(record, node_id, action.attempt, output, time.time(), routes)
 
     def _context(
         self,
