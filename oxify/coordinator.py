@@ -47,9 +47,7 @@ from oxify.nodes.attempt import (
     execute,
     failure_of,
     json_copy,
-    node_timeout,
     settle,
-    timeout_failure,
 )
 from oxify.nodes.base import NodeContext
 from oxify.nodes.registry import POOLS, NodeRegistry
@@ -208,7 +206,7 @@ class Coordinator:
             inputs=clean_inputs,
             created_at=created_at,
             deadline=None if cfg.timeout is None else created_at + cfg.timeout,
-            events=[_event(type_, eid, workflow.metadata.id, payload)],
+            events=[event_dict(type_, eid, workflow.metadata.id, payload)],
             config=cfg.model_dump(),
         )
         eid, created = self.store.create(new, idempotency_key)
@@ -479,7 +477,7 @@ class Coordinator:
             if isinstance(action, NodeFinished) and action.state is NodeState.SUCCEEDED:
                 commit.outputs[action.node_id] = record.nodes[action.node_id].output
             for type_, data in describe(action, record, workflow, plan):
-                commit.events.append(_event(type_, run.eid, record.workflow_id, data))
+                commit.events.append(event_dict(type_, run.eid, record.workflow_id, data))
         for level, tasks in list(step.chords.items()):
             if len(tasks) == 1:  # a chord of one buys nothing: the worker drives on itself
                 del step.chords[level]
@@ -491,7 +489,7 @@ class Coordinator:
         if not machine.node_started(record, node_id, action.attempt, time.time()):
             return []
         type_, data = node_started(run.workflow, node_id, action.attempt)
-        run.step.commit.events.append(_event(type_, run.eid, record.workflow_id, data))
+        run.step.commit.events.append(event_dict(type_, run.eid, record.workflow_id, data))
         ctx = self._context(
             run.eid,
             run.workflow,
@@ -580,105 +578,11 @@ class Coordinator:
         *,
         notify: bool = True,
     ) -> str:
-        """Run one attempt of one node (the body of the ``run_node`` task).
+        """Run one attempt of one node (the body of the ``run_node`` task); see
+        :meth:`oxify.node_runner.NodeRunner.run`."""
+        from oxify.node_runner import NodeRunner
 
-        Returns what happened: ``done``, ``stale``/``busy`` (another delivery owns it or it
-        is not wanted any more), ``fenced`` (this worker lost its lease while running).
-        """
-        workflow, plan, names = self.workflow(execution_id, workflow_hash)
-        if node_id not in workflow.nodes_by_id:
-            return "stale"
-        type_, data = node_started(workflow, node_id, attempt)
-        event = _event(type_, execution_id, workflow.metadata.id, data)
-        worker = f"{self.worker_id}:{threading.get_ident()}"
-        claim = self.store.claim(execution_id, node_id, attempt, worker, self.lease, event)
-        if claim.status != "ok":
-            return claim.status
-        started = time.time()
-        inputs, config = claim.inputs, claim.config
-        limit = node_timeout(workflow, node_id, config.get("node_timeout"))
-        deadline = None if limit is None else time.monotonic() + limit
-        ctx = self._context(execution_id, workflow, plan, names, node_id, attempt, inputs, deadline)
-        outcome_kind, output, error = self._watch(
-            execution_id, node_id, attempt, worker, ctx, limit
-        )
-        if outcome_kind == "fenced":
-            return "fenced"
-        finished = time.time()
-        if outcome_kind == "timeout":
-            assert limit is not None
-            failure: NodeFailure | None = timeout_failure(workflow, node_id, limit)
-            value, routes = None, None
-        else:
-            value, routes, failure = settle(output, error)
-        if failure is None:
-            outcome = Outcome(
-                node_id,
-                attempt,
-                True,
-                value,
-                None,
-                list(routes) if routes is not None else None,
-                started_at=started,
-                finished_at=finished,
-            )
-        else:
-            outcome = Outcome(
-                node_id,
-                attempt,
-                False,
-                error=failure.message,
-                retryable=failure.retryable,
-                timed_out=failure.timed_out,
-                started_at=started,
-                finished_at=finished,
-            )
-        accepted = self.store.report(execution_id, outcome, worker)
-        if accepted and notify:
-            self.drive(execution_id)
-        return "done" if accepted else "stale"
-
-    def _watch(
-        self,
-        eid: str,
-        node_id: str,
-        attempt: int,
-        worker: str,
-        ctx: NodeContext,
-        limit: float | None,
-    ) -> tuple[str, Any, BaseException | None]:
-        """Run the executor on a thread; meanwhile renew the lease, watch for a cancel and
-        for the time limit. Returns ``("done"|"timeout"|"fenced", output, error)``."""
-        spec = self.registry.resolve(ctx.node)
-        result: list[Any] = []
-        finished = threading.Event()
-
-        def target() -> None:
-            result.extend(execute(spec, ctx, self.hooks))
-            finished.set()
-
-        threading.Thread(target=target, name=f"oxify-node-{node_id}", daemon=True).start()
-        began = time.monotonic()
-        renew_every = max(0.05, self.lease / 3)
-        next_renew = began + renew_every
-        poll = 0.25
-        while not finished.wait(min(poll, max(0.0, next_renew - time.monotonic()))):
-            now = time.monotonic()
-            if limit is not None and now - began >= limit:
-                ctx.cancel_event.set()
-                return "timeout", None, None
-            if now >= next_renew:
-                next_renew = now + renew_every
-                if not self.store.renew(eid, node_id, attempt, worker, self.lease):
-                    ctx.cancel_event.set()
-                    return "fenced", None, None
-                if self._cancelled(eid):
-                    ctx.cancel_event.set()
-        return "done", result[0], result[1]
-
-    def _cancelled(self, eid: str) -> bool:
-        state, cancel = self.store.status(eid)
-        return cancel is not None or state is None or ExecutionState(state).terminal
+        return NodeRunner(self).run(execution_id, node_id, attempt, workflow_hash, notify=notify)
 
     # -- reconciler -------------------------------------------------------------------------
     def reconcile(self, stall_after: float) -> int:
@@ -706,7 +610,8 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _event(type_: str, eid: str, workflow_id: str, data: dict[str, Any]) -> dict[str, Any]:
+def event_dict(type_: str, eid: str, workflow_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An event as stores keep it (``seq`` is added by the store)."""
     return {
         "type": type_,
         "execution_id": eid,
