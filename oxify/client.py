@@ -129,13 +129,18 @@ class Client:
     def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
         """Block until the execution ends; ``TimeoutError`` if it does not in ``timeout``."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        cursor: str | None = None
         while not self._finished(execution_id):
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise TimeoutError(f"execution {execution_id} still running after {timeout} s")
+            block = min(1.0, left) if left is not None else 1.0
             with _redis_errors(self.store):
-                tail = self.store.events(execution_id, "$", block=min(1.0, left) if left else 1.0)
-            del tail
+                # wake on any event after the last one seen (the first read returns those
+                # already there); the state is checked again after every wake-up
+                batch = self.store.events(execution_id, cursor, block=block)
+            if batch:
+                cursor = batch[-1].cursor
         return self.get(execution_id)
 
     def cancel(self, execution_id: str, reason: str = "cancelled by request") -> None:

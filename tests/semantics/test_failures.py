@@ -119,7 +119,7 @@ def test_timeout_fail(runner):
     )
     started = time.monotonic()
     result = runner.run(wf)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 4.0  # the node sleeps 5 s: it was not waited for
     assert result.state is ExecutionState.FAILED
     assert result.node("slow").state is NodeState.FAILED
     assert "timed out after 0.1 s" in result.node("slow").error
@@ -204,7 +204,7 @@ def test_workflow_timeout(runner):
     )
     started = time.monotonic()
     result = runner.run(wf, timeout=0.2)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 4.0  # the node sleeps 5 s: it was not waited for
     assert result.state is ExecutionState.FAILED
     assert result.error == "execution timed out after 0.2 s"
     assert result.node("slow").state is NodeState.CANCELLED
@@ -300,7 +300,7 @@ def test_cancel_stops_running_and_queued_nodes():
         began = time.monotonic()
         execution.cancel("user asked")
         result = execution.wait(timeout=5)
-        assert time.monotonic() - began < 1.0
+        assert time.monotonic() - began < 3.0  # the node sleeps 10 s
         assert result.state is ExecutionState.CANCELLED
         assert result.error == "user asked"
         assert result.node("slow").state is NodeState.CANCELLED
