@@ -43,6 +43,14 @@ def count(ctx: NodeContext) -> Any:
     return ctx.render_value(options.get("output", ctx.node.id))
 
 
+def suicide(ctx: NodeContext) -> Any:
+    """A poison node: kills the process that runs it (run it only on a prefork pool)."""
+    import signal
+
+    _redis().rpush(f"oxify-test:calls:{ctx.execution_id}:{ctx.node.id}", ctx.attempt)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def calls(execution_id: str, node_id: str) -> list[int]:
     """The attempts ``test.count`` saw for a node."""
     return [int(a) for a in _redis().lrange(f"oxify-test:calls:{execution_id}:{node_id}", 0, -1)]
@@ -52,3 +60,4 @@ def register(registry: NodeRegistry) -> None:
     registry.register_custom("test.mutate", mutate)
     registry.register_custom("test.object", not_json)
     registry.register_custom("test.count", count)
+    registry.register_custom("test.suicide", suicide)

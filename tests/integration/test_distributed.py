@@ -469,3 +469,26 @@ def test_attempts_committed_but_never_sent_are_sent_again(client):
     assert result.ok and result.outputs == {"a": "A"}
     assert result.node("a").attempts == 1  # the same attempt, sent again: nothing ran twice
     assert plugins.calls(eid, "a") == [1]
+
+
+def test_a_poison_node_is_given_up_after_its_worker_is_lost_three_times(client, cluster):
+    from oxify.engine.machine import MAX_LOST_ATTEMPTS
+
+    _kill_worker(cluster, "poisoned")
+    try:
+        wf = build(
+            {"start": START, "poison": custom("test.suicide"), "other": value("fine"), "end": END},
+            "start>poison, start>other, poison>end, other>end",
+            poison={"queue": "oxify.killme"},
+        )
+        eid = client.submit(wf, mode="dataflow", continue_on_error=True)
+        result = client.wait(eid, timeout=90)
+    finally:
+        cluster.kill("poisoned")
+    assert result.state is ExecutionState.COMPLETED  # continue_on_error: the rest ran
+    poison = result.node("poison")
+    assert poison.state is NodeState.FAILED
+    assert poison.error == f"the worker running it was lost {MAX_LOST_ATTEMPTS + 1} times"
+    assert poison.attempts == MAX_LOST_ATTEMPTS + 1
+    assert result.node("other").output == "fine"
+    assert plugins.calls(eid, "poison") == list(range(1, MAX_LOST_ATTEMPTS + 2))
