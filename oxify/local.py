@@ -48,74 +48,12 @@ from oxify.nodes.attempt import (
     timeout_failure,
 )
 from oxify.nodes.base import NodeContext
-from oxify.nodes.registry import ExecutorSpec, NodeRegistry
+from oxify.nodes.registry import NodeRegistry
+from oxify.pool import Attempt, WorkerPool
 
 log = logging.getLogger("oxify")
 
 EventCallback = Callable[[Event], None]
-
-
-@dataclass(eq=False)
-class _Attempt:
-    node_id: str
-    attempt: int
-    ctx: NodeContext
-    spec: ExecutorSpec
-    abandoned: bool = False
-
-
-class _WorkerPool:
-    """Threads that run node attempts. A timed-out attempt's thread is abandoned (Python
-    cannot kill a thread): the pool grows by one until that thread finishes and exits."""
-
-    def __init__(self, size: int, name: str, run: Callable[[_Attempt], None]) -> None:
-        self._jobs: queue.SimpleQueue[_Attempt | None] = queue.SimpleQueue()
-        self._limit = size
-        self._alive = 0
-        self._idle = 0
-        self._lock = threading.Lock()
-        self._name = name
-        self._run = run
-        self._counter = itertools.count()
-
-    def submit(self, job: _Attempt) -> None:
-        self._jobs.put(job)
-        with self._lock:
-            if self._idle > 0:
-                self._idle -= 1
-                return
-            if self._alive >= self._limit:
-                return
-            self._alive += 1
-        threading.Thread(
-            target=self._work, name=f"{self._name}-{next(self._counter)}", daemon=True
-        ).start()
-
-    def abandon(self, job: _Attempt) -> None:
-        job.abandoned = True
-        with self._lock:
-            self._limit += 1
-
-    def shutdown(self) -> None:
-        with self._lock:
-            alive = self._alive
-        for _ in range(alive):
-            self._jobs.put(None)
-
-    def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                with self._lock:
-                    self._alive -= 1
-                return
-            self._run(job)
-            with self._lock:
-                if job.abandoned:
-                    self._limit -= 1
-                    self._alive -= 1
-                    return
-                self._idle += 1
 
 
 class Execution:
@@ -149,8 +87,8 @@ class Execution:
         self._timers: list[tuple[float, int, tuple[Any, ...]]] = []
         self._timer_seq = itertools.count()
         self._ready: deque[tuple[str, int]] = deque()
-        self._running: dict[str, _Attempt] = {}
-        self._pool: _WorkerPool | None = None
+        self._running: dict[str, Attempt] = {}
+        self._pool: WorkerPool | None = None
         self._events: list[Event] = []
         self._cond = threading.Condition()
         self._readers = 0  # threads blocked in events(): only then is a notify needed
@@ -244,7 +182,7 @@ class Execution:
     def _handle(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
         if kind == "result":
-            job: _Attempt = msg[1]
+            job: Attempt = msg[1]
             output, error = msg[2], msg[3]
             if self._running.get(job.node_id) is not job:
                 return  # a timed-out or cancelled attempt finishing late
@@ -314,7 +252,7 @@ class Execution:
         self._emit(type_, **data)
         timeout = self._node_timeout(node_id)
         ctx = self._context(node_id, attempt, timeout)
-        job = _Attempt(node_id, attempt, ctx, spec)
+        job = Attempt(node_id, attempt, ctx, spec)
         if spec.inline:
             output, error = self._execute(job)
             return self._outcome(node_id, attempt, output, error)
@@ -322,7 +260,7 @@ class Execution:
         if timeout is not None:
             self._add_timer(timeout, ("deadline", node_id, attempt, timeout))
         if self._pool is None:
-            self._pool = _WorkerPool(
+            self._pool = WorkerPool(
                 self.config.max_concurrent_nodes, f"oxify-{self.id[:8]}", self._run_job
             )
         self._pool.submit(job)
@@ -342,11 +280,11 @@ class Execution:
             return self.machine.node_failed(self.record, node_id, attempt, failure, now)
         return self.machine.node_succeeded(self.record, node_id, attempt, output, now, routes)
 
-    def _run_job(self, job: _Attempt) -> None:
+    def _run_job(self, job: Attempt) -> None:
         output, error = self._execute(job)
         self._inbox.put(("result", job, output, error))
 
-    def _execute(self, job: _Attempt) -> tuple[Any, BaseException | None]:
+    def _execute(self, job: Attempt) -> tuple[Any, BaseException | None]:
         return execute(job.spec, job.ctx, self._engine.hooks)
 
     def _node_timeout(self, node_id: str) -> float | None:
