@@ -38,7 +38,7 @@ from oxify.engine.scope import Scope, index_names
 from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
 from oxify.engine.validate import ensure_valid
 from oxify.errors import ConfigError, ExecutionError
-from oxify.execution import ExecutionConfig, ExecutionResult, NodeResult
+from oxify.execution import ExecutionConfig, ExecutionResult, build_result
 from oxify.hooks import Hooks
 from oxify.model.io import parse_text, parse_workflow, workflow_to_data
 from oxify.model.workflow import Workflow
@@ -225,40 +225,8 @@ class Coordinator:
         workflow, _, _ = self.workflow(execution_id, snap.workflow_hash)
         record = ExecutionRecord.from_dict(snap.record, snap.inputs)
         outputs = self.store.outputs(execution_id)
-        claims = self.store.claims(execution_id) if not record.state.terminal else {}
-        nodes: dict[str, NodeResult] = {}
-        end_output: Any = None
-        for node in workflow.nodes:
-            rec = record.nodes[node.id]
-            state = rec.state
-            if state is NodeState.QUEUED and node.id in claims:
-                state = NodeState.RUNNING
-            output = outputs.get(node.id) if state is NodeState.SUCCEEDED else None
-            nodes[node.id] = NodeResult(
-                node_id=node.id,
-                name=node.name,
-                kind=node.kind_name,
-                state=state,
-                output=output,
-                error=rec.error,
-                attempts=rec.attempts,
-                started_at=rec.started_at,
-                finished_at=rec.finished_at,
-                skip_reason=rec.skip_reason.value if rec.skip_reason else None,
-            )
-            if node.kind.type == "End" and state is NodeState.SUCCEEDED:
-                end_output = output
-        return ExecutionResult(
-            execution_id=execution_id,
-            workflow_id=record.workflow_id,
-            state=record.state,
-            outputs=end_output,
-            nodes=nodes,
-            error=record.error,
-            failed_nodes=list(record.failed_nodes),
-            started_at=record.started_at,
-            finished_at=record.finished_at,
-        )
+        running = self.store.claims(execution_id) if not record.state.terminal else {}
+        return build_result(workflow, record, outputs, running)
 
     # -- orchestrator side ------------------------------------------------------------------
     def workflow(

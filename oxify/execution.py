@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from oxify.engine.state import ExecutionState, NodeState
+from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
 from oxify.errors import ConfigError
+
+if TYPE_CHECKING:
+    from oxify.model.workflow import Workflow
 
 _CHECKPOINT = re.compile(r"^(never|every_level|every_n_levels:[1-9]\d*|every_n_nodes:[1-9]\d*)$")
 
@@ -155,3 +159,46 @@ class ExecutionResult:
             "finished_at": _iso(self.finished_at),
             "nodes": {nid: r.to_dict() for nid, r in self.nodes.items()},
         }
+
+
+def build_result(
+    workflow: Workflow,
+    record: ExecutionRecord,
+    outputs: Mapping[str, Any],
+    running: Collection[str] = (),
+) -> ExecutionResult:
+    """The result of an execution from its record: ``outputs`` holds the outputs of the
+    nodes that succeeded; queued nodes named in ``running`` are reported running."""
+    nodes: dict[str, NodeResult] = {}
+    end_output: Any = None
+    for node in workflow.nodes:
+        rec = record.nodes[node.id]
+        state = rec.state
+        if state is NodeState.QUEUED and node.id in running:
+            state = NodeState.RUNNING
+        output = outputs.get(node.id) if state is NodeState.SUCCEEDED else None
+        nodes[node.id] = NodeResult(
+            node_id=node.id,
+            name=node.name,
+            kind=node.kind_name,
+            state=state,
+            output=output,
+            error=rec.error,
+            attempts=rec.attempts,
+            started_at=rec.started_at,
+            finished_at=rec.finished_at,
+            skip_reason=rec.skip_reason.value if rec.skip_reason else None,
+        )
+        if node.kind.type == "End" and state is NodeState.SUCCEEDED:
+            end_output = output
+    return ExecutionResult(
+        execution_id=record.execution_id,
+        workflow_id=record.workflow_id,
+        state=record.state,
+        outputs=end_output,
+        nodes=nodes,
+        error=record.error,
+        failed_nodes=list(record.failed_nodes),
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+    )

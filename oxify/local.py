@@ -34,7 +34,7 @@ from oxify.engine.state import ExecutionState, NodeState
 from oxify.engine.validate import ValidationReport, ensure_valid, validate
 from oxify.errors import ConfigError, ExecutionError
 from oxify.events import Event
-from oxify.execution import ExecutionConfig, ExecutionResult, NodeResult
+from oxify.execution import ExecutionConfig, ExecutionResult, build_result
 from oxify.hooks import Hooks
 from oxify.model.io import load_workflow
 from oxify.model.workflow import Workflow
@@ -346,36 +346,9 @@ class Execution:
 
     # -- result ----------------------------------------------------------------------------
     def _build_result(self) -> ExecutionResult:
-        record = self.record
-        nodes: dict[str, NodeResult] = {}
-        end_output: Any = None
-        for node in self.workflow.nodes:
-            rec = record.nodes[node.id]
-            nodes[node.id] = NodeResult(
-                node_id=node.id,
-                name=node.name,
-                kind=node.kind_name,
-                state=rec.state,
-                output=rec.output,
-                error=rec.error,
-                attempts=rec.attempts,
-                started_at=rec.started_at,
-                finished_at=rec.finished_at,
-                skip_reason=rec.skip_reason.value if rec.skip_reason else None,
-            )
-            if node.kind.type == "End" and rec.state is NodeState.SUCCEEDED:
-                end_output = rec.output
-        return ExecutionResult(
-            execution_id=self.id,
-            workflow_id=record.workflow_id,
-            state=record.state,
-            outputs=end_output,
-            nodes=nodes,
-            error=record.error,
-            failed_nodes=list(record.failed_nodes),
-            started_at=record.started_at,
-            finished_at=record.finished_at,
-        )
+        nodes = self.record.nodes
+        outputs = {n: r.output for n, r in nodes.items() if r.state is NodeState.SUCCEEDED}
+        return build_result(self.workflow, self.record, outputs)
 
 
 @dataclass
