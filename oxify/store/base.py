@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 ClaimStatus = Literal["ok", "stale", "busy"]
@@ -57,6 +57,18 @@ class Outcome:
     @classmethod
     def from_json(cls, text: str) -> Outcome:
         return cls(**json.loads(text))
+
+
+def spill_output(outcome: Outcome) -> tuple[Outcome, dict[str, str]]:
+    """A reported outcome as stores keep it: a large output moves to a blob (``{sha256:
+    json}``) and the outcome keeps only its ``output_ref``."""
+    if not outcome.ok or outcome.output_ref is not None:
+        return outcome, {}
+    _, blobs = encode_output(outcome.output)
+    if not blobs:
+        return outcome, {}
+    ((digest, _),) = blobs.items()
+    return replace(outcome, output=None, output_ref=digest), blobs
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import heapq
 import json
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oxify.errors import ExecutionError
@@ -31,6 +31,7 @@ from oxify.store.base import (
     StateStore,
     StoredEvent,
     encode_output,
+    spill_output,
 )
 
 
@@ -285,12 +286,7 @@ class MemoryStore:
             return True
 
     def report(self, execution_id: str, outcome: Outcome, worker: str = "") -> bool:
-        blobs: dict[str, str] = {}
-        if outcome.ok and outcome.output_ref is None:
-            _, blobs = encode_output(outcome.output)
-            if blobs:
-                ((digest, _),) = blobs.items()
-                outcome = replace(outcome, output=None, output_ref=digest)
+        outcome, blobs = spill_output(outcome)
         text = outcome.to_json()
         with self._cond:
             try:

@@ -41,6 +41,7 @@ from oxify.store.base import (
     Snapshot,
     StoredEvent,
     encode_output,
+    spill_output,
 )
 
 _PARTS = (
@@ -261,14 +262,8 @@ class RedisStore:
         return bool(self._renew(keys=keys, args=[node_id, attempt, worker, lease]))
 
     def report(self, execution_id: str, outcome: Outcome, worker: str = "") -> bool:
-        blobs: list[str] = []
-        if outcome.ok and outcome.output_ref is None:
-            field, extra = encode_output(outcome.output)
-            if extra:
-                ((digest, text),) = extra.items()
-                blobs += [digest, text]
-                outcome = Outcome(**{**outcome.__dict__, "output": None, "output_ref": digest})
-            del field
+        outcome, spilled = spill_output(outcome)
+        blobs = [item for pair in spilled.items() for item in pair]
         keys = self._keys(execution_id, "meta", "attempts", "outcomes", "blobs", "claims")
         args: list[Any] = [outcome.node_id, outcome.attempt, worker, outcome.to_json(), *blobs]
         pipe = self.redis.pipeline(transaction=False)
