@@ -10,6 +10,7 @@ WORKFLOW_COMPLETED = "workflow.completed"
 WORKFLOW_FAILED = "workflow.failed"
 WORKFLOW_CANCELLED = "workflow.cancelled"
 WORKFLOW_PAUSED = "workflow.paused"
+WORKFLOW_RESUMED = "workflow.resumed"
 LEVEL_STARTED = "level.started"
 LEVEL_COMPLETED = "level.completed"
 NODE_STARTED = "node.started"
@@ -18,6 +19,9 @@ NODE_FAILED = "node.failed"
 NODE_RETRY = "node.retry"
 NODE_SKIPPED = "node.skipped"
 NODE_CANCELLED = "node.cancelled"
+NODE_WAITING = "node.waiting"
+CHILD_STARTED = "child.started"
+CHILD_FINISHED = "child.finished"
 PROGRESS_UPDATE = "progress.update"
 CHECKPOINT_CREATED = "checkpoint.created"
 
@@ -27,6 +31,7 @@ EVENT_TYPES: tuple[str, ...] = (
     WORKFLOW_FAILED,
     WORKFLOW_CANCELLED,
     WORKFLOW_PAUSED,
+    WORKFLOW_RESUMED,
     LEVEL_STARTED,
     LEVEL_COMPLETED,
     NODE_STARTED,
@@ -35,6 +40,9 @@ EVENT_TYPES: tuple[str, ...] = (
     NODE_RETRY,
     NODE_SKIPPED,
     NODE_CANCELLED,
+    NODE_WAITING,
+    CHILD_STARTED,
+    CHILD_FINISHED,
     PROGRESS_UPDATE,
     CHECKPOINT_CREATED,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from oxify.engine.machine import Machine
+from oxify.engine.plan import Plan
 from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
 from oxify.errors import ConfigError
 
@@ -31,8 +34,13 @@ class ExecutionConfig(BaseModel):
     - ``timeout``: limit for the whole execution; ``node_timeout``: per-attempt limit for nodes
       without a ``timeout_config``.
     - ``continue_on_error``: a failed node does not fail the run; its dependents are skipped.
+    - ``on_upstream_failure`` (with ``continue_on_error``): what happens to the dependents of a
+      failed node: ``skip`` them, ``execute_with_defaults`` (the failed node's
+      ``default_output`` stands in for its output), or ``fail_immediately`` (the execution
+      fails as soon as one of them would run).
     - ``checkpoint_frequency``: ``never``, ``every_level``, ``every_n_levels:N`` or
-      ``every_n_nodes:N``.
+      ``every_n_nodes:N``; ``max_checkpoints``: how many an execution keeps (oldest pruned).
+    - ``max_depth``: how deep sub-workflows may nest (recursion stops there, clearly).
     - ``seed``: seeds the retry jitter (for reproducible tests).
     """
 
@@ -43,8 +51,16 @@ class ExecutionConfig(BaseModel):
     timeout: float | None = Field(default=None, gt=0)
     node_timeout: float | None = Field(default=None, gt=0)
     continue_on_error: bool = False
+    on_upstream_failure: Literal["skip", "execute_with_defaults", "fail_immediately"] = "skip"
     checkpoint_frequency: str = "never"
+    max_checkpoints: int = Field(default=10, ge=1, le=10_000)
+    max_depth: int = Field(default=16, ge=1, le=1000)
     seed: int | None = None
+
+    def for_child(self) -> ExecutionConfig:
+        """The options of a child execution (Loop iteration, sub-workflow, ...): the same,
+        without the whole-execution time limit (the parent's covers it) and checkpoints."""
+        return self.model_copy(update={"timeout": None, "checkpoint_frequency": "never"})
 
     @field_validator("checkpoint_frequency")
     @classmethod
@@ -201,4 +217,18 @@ def build_result(
         failed_nodes=list(record.failed_nodes),
         started_at=record.started_at,
         finished_at=record.finished_at,
+    )
+
+
+def make_machine(
+    workflow: Workflow, plan: Plan, config: ExecutionConfig, rng: random.Random | None = None
+) -> Machine:
+    """The state machine for an execution of ``workflow`` run with ``config``."""
+    return Machine(
+        workflow,
+        plan,
+        mode=config.mode,
+        continue_on_error=config.continue_on_error,
+        on_upstream_failure=config.on_upstream_failure,
+        rng=rng,
     )

@@ -2,7 +2,10 @@
 
 ``Engine.run()`` drives the execution on the calling thread and returns its result;
 ``Engine.start()`` drives it on a background thread and returns an :class:`Execution` handle
-(``wait``, ``cancel``, ``events``). No Redis, no workers: for development, tests, small jobs.
+(``wait``, ``cancel``, ``pause``, ``resume``, ``events``). Composite nodes run their child
+executions on threads of their own. Checkpoints go to the engine's checkpoint store, from
+which ``Engine.resume`` and ``Engine.replay`` start again. No Redis, no workers: for
+development, tests, small jobs.
 """
 
 from __future__ import annotations
@@ -21,23 +24,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oxify.engine.describe import describe, node_started, workflow_started
-from oxify.engine.machine import (
-    Action,
-    CancelNodes,
-    Machine,
-    RunNode,
+from oxify import events as ev
+from oxify.checkpoints import (
+    CheckpointPolicy,
+    CheckpointStore,
+    MemoryCheckpointStore,
+    SavedExecution,
+    pick,
+    progress,
 )
+from oxify.definition import Definition, load_definition
+from oxify.durable import check_pinned, find_node, rebuild, reusable_outputs
+from oxify.engine.describe import describe, node_started, workflow_started
+from oxify.engine.machine import Action, CancelNodes, RunNode
 from oxify.engine.plan import Plan, PlanCache
 from oxify.engine.scope import Scope, index_names
-from oxify.engine.state import ExecutionState, NodeState
+from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
 from oxify.engine.validate import ValidationReport, ensure_valid, validate
-from oxify.errors import ConfigError, ExecutionError
+from oxify.errors import ConfigError, ExecutionError, OxifyError
 from oxify.events import Event
-from oxify.execution import ExecutionConfig, ExecutionResult, build_result
+from oxify.execution import ExecutionConfig, ExecutionResult, build_result, make_machine
 from oxify.hooks import Hooks
-from oxify.model.io import load_workflow
+from oxify.model.io import parse_workflow, workflow_to_data
 from oxify.model.workflow import Workflow
+from oxify.nodes import composite
 from oxify.nodes.attempt import (
     VisibleOutputs,
     execute,
@@ -48,12 +58,23 @@ from oxify.nodes.attempt import (
     timeout_failure,
 )
 from oxify.nodes.base import NodeContext
+from oxify.nodes.composite import ChildResult, CompositeStep
 from oxify.nodes.registry import NodeRegistry
 from oxify.pool import Attempt, WorkerPool
 
 log = logging.getLogger("oxify")
 
 EventCallback = Callable[[Event], None]
+WorkflowSource = Workflow | Definition | str | Path
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """How an execution came to be (other than a fresh start)."""
+
+    record: ExecutionRecord
+    rerun: frozenset[str] = frozenset()
+    event: tuple[str, dict[str, Any]] | None = None
 
 
 class Execution:
@@ -62,27 +83,38 @@ class Execution:
     def __init__(
         self,
         engine: Engine,
-        workflow: Workflow,
+        definition: Definition,
         plan: Plan,
         inputs: dict[str, Any],
         config: ExecutionConfig,
         execution_id: str,
         on_event: EventCallback | None,
+        *,
+        origin: _Origin | None = None,
+        parent: dict[str, Any] | None = None,
+        depth: int = 0,
+        on_done: Callable[[ExecutionResult], None] | None = None,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         self.id = execution_id
-        self.workflow = workflow
+        self.definition = definition
+        self.workflow = workflow = definition.workflow
         self.config = config
         self._engine = engine
         self._plan = plan
         self._on_event = on_event
-        self.machine = Machine(
-            workflow,
-            plan,
-            mode=config.mode,
-            continue_on_error=config.continue_on_error,
-            rng=random.Random(config.seed),
-        )
-        self.record = self.machine.new_record(execution_id, inputs)
+        self._on_done = on_done
+        self._origin = origin
+        self._checkpoints = checkpoints
+        self._policy = CheckpointPolicy.parse(config.checkpoint_frequency)
+        self.machine = make_machine(workflow, plan, config, random.Random(config.seed))
+        if origin is not None:
+            self.record = origin.record
+        else:
+            self.record = self.machine.new_record(execution_id, inputs)
+            self.record.parent, self.record.depth = parent, depth
+        self._mark = progress(self.record.to_dict(with_outputs=False))
+        self._held: list[tuple[str, int]] = []  # nodes queued while paused
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._timers: list[tuple[float, int, tuple[Any, ...]]] = []
         self._timer_seq = itertools.count()
@@ -102,8 +134,17 @@ class Execution:
         return self.record.state
 
     def cancel(self, reason: str | None = None) -> None:
-        """Ask the execution to stop: queued nodes never start, running ones are signalled."""
+        """Ask the execution to stop: queued nodes never start, running ones are signalled,
+        child executions are cancelled."""
         self._inbox.put(("cancel", reason or "cancelled by request"))
+
+    def pause(self, reason: str = "requested") -> None:
+        """No new node starts until :meth:`resume`; running nodes finish and are recorded."""
+        self._inbox.put(("pause", reason))
+
+    def resume(self) -> None:
+        """Let a paused execution go on."""
+        self._inbox.put(("unpause",))
 
     def wait(self, timeout: float | None = None) -> ExecutionResult:
         """Block until the execution ends; ``TimeoutError`` if it does not within ``timeout``."""
@@ -154,19 +195,29 @@ class Execution:
         finally:
             if self._pool is not None:
                 self._pool.shutdown()
+            self._checkpoint(self.record.state.value, announce=False)
             self._result = self._build_result()
             with self._cond:
                 self._finished.set()
                 self._cond.notify_all()
             self._engine._forget(self.id)
+            if self._on_done is not None:
+                self._on_done(self._result)
         return self._result
 
     def _loop(self) -> None:
-        type_, data = workflow_started(self.workflow, self.config.mode)
+        origin = self._origin
+        if origin is not None and origin.event is not None:
+            type_, data = origin.event
+        else:
+            type_, data = workflow_started(self.workflow, self.config.mode)
         self._emit(type_, **data)
         if self.config.timeout is not None:
             self._add_timer(self.config.timeout, ("workflow_deadline",))
-        self._apply(self.machine.start(self.record, time.time()))
+        if origin is not None:
+            self._apply(self.machine.restart(self.record, time.time(), origin.rerun))
+        else:
+            self._apply(self.machine.start(self.record, time.time()))
         while not self.record.state.terminal:
             wait = None
             if self._timers:
@@ -189,8 +240,18 @@ class Execution:
             del self._running[job.node_id]
             self._apply(self._outcome(job.node_id, job.attempt, output, error))
             self._fill_slots()
+        elif kind == "child":
+            self._child_finished(msg[1], msg[2], msg[3], msg[4])
         elif kind == "cancel":
             self._apply(self.machine.cancel(self.record, time.time(), msg[1]))
+        elif kind == "pause":
+            self._apply(self.machine.pause(self.record, time.time(), msg[1]))
+            if self.record.state is ExecutionState.PAUSED:
+                self._checkpoint("paused")
+        elif kind == "unpause":
+            self._apply(self.machine.unpause(self.record, time.time()))
+            held, self._held = self._held, []
+            self._apply([RunNode(node_id, attempt) for node_id, attempt in held])
 
     def _fire_timers(self) -> None:
         now = time.monotonic()
@@ -200,6 +261,8 @@ class Execution:
                 self._apply([RunNode(payload[1], payload[2])])
             elif payload[0] == "deadline":
                 self._timed_out(payload[1], payload[2], payload[3])
+            elif payload[0] == "wait_deadline":
+                self._wait_expired(payload[1], payload[2], payload[3])
             elif payload[0] == "workflow_deadline":
                 message = f"execution timed out after {self.config.timeout:g} s"
                 self._apply(self.machine.fail(self.record, message, time.time()))
@@ -234,8 +297,15 @@ class Execution:
                 self._cancel_nodes(action.node_ids)
             for type_, data in describe(action, self.record, self.workflow, self._plan):
                 self._emit(type_, **data)
+        if self._policy.enabled and not self.record.state.terminal:
+            now_mark = progress(self.record.to_dict(with_outputs=False))
+            if self._policy.due(self._mark, now_mark):
+                self._checkpoint("automatic")
 
     def _dispatch(self, node_id: str, attempt: int) -> list[Action]:
+        if self.record.state is ExecutionState.PAUSED:
+            self._held.append((node_id, attempt))
+            return []
         node = self.workflow.nodes_by_id[node_id]
         try:
             spec = self._engine.registry.resolve(node)
@@ -250,6 +320,10 @@ class Execution:
             return []
         type_, data = node_started(self.workflow, node_id, attempt)
         self._emit(type_, **data)
+        if spec.composite is not None:
+            ctx = self._context(node_id, attempt, None)
+            step = composite.begin(spec.composite, ctx, time.time(), self.config.max_depth)
+            return self._composite(node_id, attempt, step)
         timeout = self._node_timeout(node_id)
         ctx = self._context(node_id, attempt, timeout)
         job = Attempt(node_id, attempt, ctx, spec)
@@ -299,7 +373,10 @@ class Execution:
             return record.nodes[n].output
 
         def succeeded(n: str) -> bool:
-            return record.nodes[n].state is NodeState.SUCCEEDED
+            rec = record.nodes[n]
+            return rec.state is NodeState.SUCCEEDED or (
+                rec.state is NodeState.FAILED and rec.output is not None
+            )
 
         upstream = VisibleOutputs(plan.preds[node_id], output, succeeded)
 
@@ -317,16 +394,142 @@ class Execution:
             upstream=upstream,
             successors=plan.succs[node_id],
             deadline=None if timeout is None else time.monotonic() + timeout,
+            depth=record.depth,
+        )
+
+    # -- composite nodes -------------------------------------------------------------------
+    def _composite(self, node_id: str, attempt: int, step: CompositeStep) -> list[Action]:
+        """Carry out a composite node's step: cancel and start children, or finish it."""
+        rec = self.record.nodes[node_id]
+        for cid in step.cancel:
+            self._engine._cancel_child(cid)
+        now = time.time()
+        if step.wait is None:
+            rec.wait = None
+            if step.failure is not None:
+                return self.machine.node_failed(self.record, node_id, attempt, step.failure, now)
+            output, _, failure = settle(step.output, None)
+            if failure is not None:
+                return self.machine.node_failed(self.record, node_id, attempt, failure, now)
+            return self.machine.node_succeeded(self.record, node_id, attempt, output, now)
+        first = rec.state is not NodeState.WAITING
+        new_wait = first or rec.wait is None or rec.wait["seq"] != step.wait.seq
+        rec.wait = step.wait.to_dict()
+        if first:
+            self.machine.node_waiting(self.record, node_id, attempt)
+            name = self.workflow.nodes_by_id[node_id].name
+            self._emit(ev.NODE_WAITING, node_id=node_id, name=name)
+        if new_wait and step.wait.deadline is not None:
+            delay = max(0.0, step.wait.deadline - now)
+            self._add_timer(delay, ("wait_deadline", node_id, attempt, step.wait.seq))
+        for child in step.start:
+            self._start_child(node_id, attempt, child)
+        return []
+
+    def _start_child(self, node_id: str, attempt: int, child: dict[str, Any]) -> None:
+        cid = child["id"]
+        self._emit(ev.CHILD_STARTED, node_id=node_id, child_id=cid, label=child["label"])
+
+        def done(result: ExecutionResult) -> None:
+            outcome = ChildResult(
+                child["label"], _child_state(result.state), result.outputs, result.error, cid
+            )
+            self._inbox.put(("child", node_id, attempt, cid, outcome))
+
+        try:
+            definition = self.definition.resolve(child["ref"])
+            self._engine._start_child(
+                definition,
+                child["inputs"],
+                self.config.for_child(),
+                cid,
+                {"execution_id": self.id, "node_id": node_id, "attempt": attempt, "child": cid},
+                self.record.depth + 1,
+                done,
+            )
+        except OxifyError as e:
+            failed = ChildResult(child["label"], "failed", None, str(e), cid)
+            self._inbox.put(("child", node_id, attempt, cid, failed))
+
+    def _child_finished(self, node_id: str, attempt: int, cid: str, result: ChildResult) -> None:
+        rec = self.record.nodes[node_id]
+        if rec.attempts != attempt or rec.state is not NodeState.WAITING or rec.wait is None:
+            return
+        spec = self._engine.registry.resolve(self.workflow.nodes_by_id[node_id])
+        assert spec.composite is not None
+        ctx = self._context(node_id, attempt, None)
+        step = composite.child_done(
+            spec.composite, ctx, rec.wait, cid, result, time.time(), self.config.max_depth
+        )
+        if step is None:
+            return
+        self._emit(
+            ev.CHILD_FINISHED,
+            node_id=node_id,
+            child_id=cid,
+            label=result.label,
+            state=result.state,
+            error=result.error,
+        )
+        self._apply(self._composite(node_id, attempt, step))
+
+    def _wait_expired(self, node_id: str, attempt: int, seq: int) -> None:
+        rec = self.record.nodes[node_id]
+        if rec.attempts != attempt or rec.wait is None or rec.wait["seq"] != seq:
+            return
+        spec = self._engine.registry.resolve(self.workflow.nodes_by_id[node_id])
+        assert spec.composite is not None
+        ctx = self._context(node_id, attempt, None)
+        step = composite.expired(spec.composite, ctx, rec.wait, time.time(), self.config.max_depth)
+        if step is not None:
+            self._apply(self._composite(node_id, attempt, step))
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def _checkpoint(self, reason: str, *, announce: bool = True) -> None:
+        """Save a checkpoint; the final one (kept for replay) is not announced: the
+        execution's last event is its end."""
+        store = self._checkpoints
+        if store is None:
+            return
+        data = self.record.to_dict(with_outputs=False)
+        self._mark = progress(data)
+        try:
+            cp = store.save(
+                self.id,
+                reason,
+                time.time(),
+                self.definition.hash,
+                data,
+                reusable_outputs(self.record),
+                self.config.max_checkpoints,
+            )
+        except (OSError, TypeError, ValueError) as e:
+            log.error("execution %s: cannot save a checkpoint: %s", self.id, e)
+            return
+        if not announce:
+            return
+        self._emit(
+            ev.CHECKPOINT_CREATED,
+            checkpoint_id=cp.id,
+            reason=reason,
+            level=self.record.current_level,
+            completed_nodes=self.record.finished_count,
         )
 
     # -- events ----------------------------------------------------------------------------
     def _cancel_nodes(self, node_ids: tuple[str, ...]) -> None:
         ready = set(node_ids)
         self._ready = deque(item for item in self._ready if item[0] not in ready)
+        self._held = [item for item in self._held if item[0] not in ready]
         for node_id in node_ids:
             job = self._running.pop(node_id, None)
             if job is not None:
                 job.ctx.cancel_event.set()
+            wait = self.record.nodes[node_id].wait
+            if wait is not None:
+                for child in wait["children"]:
+                    if child["status"] == "running":
+                        self._engine._cancel_child(child["id"])
 
     def _emit(self, type_: str, **data: Any) -> None:
         with self._cond:
@@ -351,9 +554,21 @@ class Execution:
         return build_result(self.workflow, self.record, outputs)
 
 
+def _child_state(state: ExecutionState) -> composite.ChildState:
+    if state is ExecutionState.COMPLETED:
+        return "completed"
+    if state is ExecutionState.CANCELLED:
+        return "cancelled"
+    return "failed"
+
+
 @dataclass
 class Engine:
     """Runs workflows in-process.
+
+    ``checkpoints`` keeps executions and their checkpoints for :meth:`resume` and
+    :meth:`replay` (in memory by default; a :class:`~oxify.checkpoints.FileCheckpointStore`
+    survives the process; ``None`` keeps nothing).
 
     >>> engine = Engine()
     >>> result = engine.run("examples/diamond.json", {"x": 2})  # doctest: +SKIP
@@ -362,6 +577,7 @@ class Engine:
     registry: NodeRegistry = field(default_factory=NodeRegistry.default)
     hooks: Hooks = field(default_factory=Hooks)
     plan_cache_size: int = 100
+    checkpoints: CheckpointStore | None = field(default_factory=MemoryCheckpointStore)
 
     def __post_init__(self) -> None:
         self.plans = PlanCache(self.plan_cache_size)
@@ -370,11 +586,11 @@ class Engine:
 
     def validate(self, workflow: Workflow | str | Path) -> ValidationReport:
         """Every problem of a workflow (errors and warnings), without running it."""
-        return validate(self._workflow(workflow))
+        return validate(self._definition(workflow, None).workflow)
 
     def plan(self, workflow: Workflow | str | Path) -> Plan:
         """Validate (raising :class:`~oxify.errors.ValidationError`) and plan, with caching."""
-        wf = self._workflow(workflow)
+        wf = self._definition(workflow, None).workflow
         if wf in self.plans:
             return self.plans.get(wf)
         ensure_valid(wf)
@@ -382,83 +598,279 @@ class Engine:
 
     def start(
         self,
-        workflow: Workflow | str | Path,
+        workflow: WorkflowSource,
         inputs: Mapping[str, Any] | None = None,
         config: ExecutionConfig | None = None,
         *,
         execution_id: str | None = None,
         on_event: EventCallback | None = None,
+        base_dir: str | Path | None = None,
         **options: Any,
     ) -> Execution:
         """Start an execution on a background thread and return its handle.
 
         Options may be given as an :class:`ExecutionConfig` or as keyword arguments
-        (``mode="dataflow"``, ``max_concurrent_nodes=4``, ...).
+        (``mode="dataflow"``, ``max_concurrent_nodes=4``, ...). Sub-workflow paths are
+        relative to ``base_dir`` (default: the workflow file's directory).
         """
-        execution = self._prepare(workflow, inputs, config, execution_id, on_event, options)
-        thread = threading.Thread(
-            target=execution._drive, name=f"oxify-exec-{execution.id[:8]}", daemon=True
+        execution = self._prepare(
+            workflow, inputs, config, execution_id, on_event, options, base_dir
         )
-        thread.start()
+        self._launch(execution)
         return execution
 
     def run(
         self,
-        workflow: Workflow | str | Path,
+        workflow: WorkflowSource,
         inputs: Mapping[str, Any] | None = None,
         config: ExecutionConfig | None = None,
         *,
         execution_id: str | None = None,
         on_event: EventCallback | None = None,
+        base_dir: str | Path | None = None,
         **options: Any,
     ) -> ExecutionResult:
         """Run a workflow to its end on the calling thread and return the result."""
-        execution = self._prepare(workflow, inputs, config, execution_id, on_event, options)
+        execution = self._prepare(
+            workflow, inputs, config, execution_id, on_event, options, base_dir
+        )
         return execution._drive()
 
-    def cancel(self, execution_id: str) -> None:
-        """Cancel a running execution of this engine."""
+    def get(self, execution_id: str) -> Execution:
+        """A running execution of this engine."""
         with self._lock:
             execution = self._executions.get(execution_id)
         if execution is None:
             raise ExecutionError(f"no running execution with id {execution_id}")
-        execution.cancel()
+        return execution
+
+    def cancel(self, execution_id: str) -> None:
+        """Cancel a running execution of this engine (and its child executions)."""
+        self.get(execution_id).cancel()
+
+    def pause(self, execution_id: str) -> None:
+        """Pause a running execution: no new node starts until :meth:`resume`."""
+        self.get(execution_id).pause()
+
+    def resume(
+        self,
+        execution_id: str,
+        *,
+        checkpoint: str | None = None,
+        workflow: WorkflowSource | None = None,
+        allow_changed: bool = False,
+        on_event: EventCallback | None = None,
+        base_dir: str | Path | None = None,
+    ) -> Execution:
+        """Resume an execution: a paused one goes on; a failed, cancelled or interrupted one
+        continues from its newest checkpoint (or ``checkpoint``), in the background.
+
+        With ``workflow`` (say, the file fixed since), its definition must be the one the
+        execution is pinned to, unless ``allow_changed``: then changed nodes run again.
+        """
+        with self._lock:
+            running = self._executions.get(execution_id)
+        if running is not None:
+            if running.record.state is not ExecutionState.PAUSED and checkpoint is None:
+                raise ExecutionError(f"execution {execution_id} is running, not paused")
+            running.resume()
+            return running
+        store = self._store()
+        saved = store.execution(execution_id)
+        cp = pick(store.list(execution_id), execution_id, checkpoint)
+        stored = Definition.from_data(parse_workflow(saved.workflow), saved.library)
+        definition = stored
+        if workflow is not None:
+            definition = self._definition(workflow, base_dir)
+            check_pinned(execution_id, saved.workflow_hash, definition, allow_changed)
+        cfg = ExecutionConfig(**saved.config)
+        plan = self.plan(definition.workflow)
+        machine = make_machine(definition.workflow, plan, cfg)
+        record, changed = rebuild(
+            machine, execution_id, stored.workflow, cp.record, store.outputs(cp), saved.inputs
+        )
+        if definition.hash != saved.workflow_hash:
+            store.save_execution(_saved(execution_id, definition, saved.inputs, cfg))
+        origin = _Origin(
+            record,
+            frozenset(changed),
+            (ev.WORKFLOW_RESUMED, {"checkpoint_id": cp.id, "rerun": sorted(changed)}),
+        )
+        execution = Execution(
+            self,
+            definition,
+            plan,
+            saved.inputs,
+            cfg,
+            execution_id,
+            on_event,
+            origin=origin,
+            checkpoints=store,
+        )
+        self._register(execution)
+        self._launch(execution)
+        return execution
+
+    def replay(
+        self,
+        execution_id: str,
+        from_node: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        checkpoint: str | None = None,
+        workflow: WorkflowSource | None = None,
+        allow_changed: bool = False,
+        new_execution_id: str | None = None,
+        on_event: EventCallback | None = None,
+        base_dir: str | Path | None = None,
+    ) -> Execution:
+        """Start a new execution that reuses the recorded outputs of every node not
+        downstream of ``from_node`` (id or name) and runs ``from_node`` and everything
+        downstream of it again. ``inputs`` update the recorded inputs."""
+        store = self._store()
+        saved = store.execution(execution_id)
+        cp = pick(store.list(execution_id), execution_id, checkpoint)
+        stored = Definition.from_data(parse_workflow(saved.workflow), saved.library)
+        definition = stored
+        if workflow is not None:
+            definition = self._definition(workflow, base_dir)
+            check_pinned(execution_id, saved.workflow_hash, definition, allow_changed)
+        start_at = find_node(definition.workflow, from_node)
+        cfg = ExecutionConfig(**saved.config)
+        plan = self.plan(definition.workflow)
+        new_inputs = _json_inputs({**saved.inputs, **dict(inputs or {})})
+        eid = new_execution_id or str(uuid.uuid4())
+        machine = make_machine(definition.workflow, plan, cfg)
+        record, changed = rebuild(
+            machine, eid, stored.workflow, cp.record, store.outputs(cp), new_inputs
+        )
+        record.started_at = None
+        store.save_execution(_saved(eid, definition, new_inputs, cfg))
+        event = workflow_started(definition.workflow, cfg.mode)
+        data = {**event[1], "replay_of": execution_id, "from_node": start_at}
+        origin = _Origin(record, frozenset(changed | {start_at}), (event[0], data))
+        execution = Execution(
+            self,
+            definition,
+            plan,
+            new_inputs,
+            cfg,
+            eid,
+            on_event,
+            origin=origin,
+            checkpoints=store,
+        )
+        self._register(execution)
+        self._launch(execution)
+        return execution
+
+    def checkpoint_list(self, execution_id: str) -> list[dict[str, Any]]:
+        """Summaries of an execution's checkpoints, oldest first."""
+        return [cp.summary() for cp in self._store().list(execution_id)]
+
+    # -- internals ---------------------------------------------------------------------------
+    def _store(self) -> CheckpointStore:
+        if self.checkpoints is None:
+            raise ExecutionError("this engine keeps no checkpoints (checkpoints=None)")
+        return self.checkpoints
+
+    def _launch(self, execution: Execution) -> None:
+        thread = threading.Thread(
+            target=execution._drive, name=f"oxify-exec-{execution.id[:8]}", daemon=True
+        )
+        thread.start()
+
+    def _register(self, execution: Execution) -> None:
+        with self._lock:
+            if execution.id in self._executions:
+                raise ExecutionError(f"execution {execution.id} is already running")
+            self._executions[execution.id] = execution
 
     def _prepare(
         self,
-        workflow: Workflow | str | Path,
+        workflow: WorkflowSource,
         inputs: Mapping[str, Any] | None,
         config: ExecutionConfig | None,
         execution_id: str | None,
         on_event: EventCallback | None,
         options: dict[str, Any],
+        base_dir: str | Path | None = None,
     ) -> Execution:
         if config is not None and options:
             raise ConfigError("pass either config= or keyword options, not both")
         cfg = config if config is not None else ExecutionConfig.make(**options)
-        if cfg.checkpoint_frequency != "never":
-            raise ConfigError(
-                "checkpoints are not available yet (checkpoint_frequency must be 'never'); "
-                "they arrive with durable executions"
-            )
-        wf = self._workflow(workflow)
-        plan = self.plan(wf)
-        try:
-            clean_inputs = json_copy(dict(inputs or {}))
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"workflow inputs must be JSON values: {e}") from None
+        definition = self._definition(workflow, base_dir)
+        plan = self.plan(definition.workflow)
+        clean_inputs = _json_inputs(dict(inputs or {}))
         eid = execution_id or str(uuid.uuid4())
-        execution = Execution(self, wf, plan, clean_inputs, cfg, eid, on_event)
-        with self._lock:
-            if eid in self._executions:
-                raise ExecutionError(f"execution {eid} is already running")
-            self._executions[eid] = execution
+        store = self.checkpoints
+        execution = Execution(
+            self, definition, plan, clean_inputs, cfg, eid, on_event, checkpoints=store
+        )
+        self._register(execution)
+        if store is not None:
+            store.save_execution(_saved(eid, definition, clean_inputs, cfg))
         return execution
+
+    def _start_child(
+        self,
+        definition: Definition,
+        inputs: dict[str, Any],
+        config: ExecutionConfig,
+        execution_id: str,
+        parent: dict[str, Any],
+        depth: int,
+        on_done: Callable[[ExecutionResult], None],
+    ) -> None:
+        plan = self.plan(definition.workflow)
+        execution = Execution(
+            self,
+            definition,
+            plan,
+            _json_inputs(inputs),
+            config,
+            execution_id,
+            None,
+            parent=parent,
+            depth=depth,
+            on_done=on_done,
+        )
+        self._register(execution)
+        self._launch(execution)
+
+    def _cancel_child(self, execution_id: str) -> None:
+        with self._lock:
+            execution = self._executions.get(execution_id)
+        if execution is not None:
+            execution.cancel("parent cancelled it")
 
     def _forget(self, execution_id: str) -> None:
         with self._lock:
             self._executions.pop(execution_id, None)
 
     @staticmethod
-    def _workflow(workflow: Workflow | str | Path) -> Workflow:
-        return workflow if isinstance(workflow, Workflow) else load_workflow(workflow)
+    def _definition(workflow: WorkflowSource, base_dir: str | Path | None) -> Definition:
+        if isinstance(workflow, Definition):
+            return workflow
+        return load_definition(workflow, base_dir)
+
+
+def _json_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    try:
+        clean: dict[str, Any] = json_copy(inputs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"workflow inputs must be JSON values: {e}") from None
+    return clean
+
+
+def _saved(
+    eid: str, definition: Definition, inputs: dict[str, Any], cfg: ExecutionConfig
+) -> SavedExecution:
+    return SavedExecution(
+        execution_id=eid,
+        workflow=workflow_to_data(definition.workflow),
+        library=definition.library_data(),
+        workflow_hash=definition.hash,
+        inputs=inputs,
+        config=cfg.model_dump(),
+    )

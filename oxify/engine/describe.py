@@ -10,6 +10,8 @@ from oxify.engine.machine import (
     Action,
     CancelNodes,
     ExecutionFinished,
+    ExecutionPaused,
+    ExecutionResumed,
     LevelCompleted,
     LevelStarted,
     NodeFinished,
@@ -83,6 +85,10 @@ def describe(
             (ev.NODE_CANCELLED, {"node_id": n, "name": workflow.nodes_by_id[n].name})
             for n in action.node_ids
         ]
+    if isinstance(action, ExecutionPaused):
+        return [(ev.WORKFLOW_PAUSED, {"reason": action.reason})]
+    if isinstance(action, ExecutionResumed):
+        return [(ev.WORKFLOW_RESUMED, {})]
     assert isinstance(action, ExecutionFinished)
     duration = _ms(record.started_at, record.finished_at)
     if action.state is ExecutionState.COMPLETED:

@@ -28,6 +28,12 @@ from oxify.model.workflow import RetryConfig, UseDefault, Workflow
 Mode = Literal["levels", "dataflow"]
 MODES: tuple[Mode, ...] = ("levels", "dataflow")
 
+Degradation = Literal["skip", "execute_with_defaults", "fail_immediately"]
+DEGRADATIONS: tuple[Degradation, ...] = ("skip", "execute_with_defaults", "fail_immediately")
+"""What happens, under ``continue_on_error``, to the dependents of a failed node: they are
+skipped; they run with the failed node's ``default_output`` as its output; or the execution
+fails as soon as one of them would run."""
+
 MAX_LOST_ATTEMPTS = 3
 """How many times a node whose worker vanished is run again before it fails."""
 
@@ -87,6 +93,18 @@ class ExecutionFinished:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class ExecutionPaused:
+    """No new node starts until the execution is resumed (running ones finish)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExecutionResumed:
+    """A paused execution goes on: queued nodes may start again."""
+
+
 Action = (
     RunNode
     | NodeRetrying
@@ -95,6 +113,8 @@ Action = (
     | LevelCompleted
     | CancelNodes
     | ExecutionFinished
+    | ExecutionPaused
+    | ExecutionResumed
 )
 
 
@@ -117,6 +137,23 @@ def retry_delay(policy: RetryConfig, attempt: int, rng: random.Random | None = N
     return capped * (1.0 + (rng.random() * JITTER if rng is not None else 0.0))
 
 
+_LIVE = frozenset({ExecutionState.RUNNING, ExecutionState.PAUSED})
+_ACTIVE_NODE = frozenset({NodeState.QUEUED, NodeState.RUNNING, NodeState.WAITING})
+
+
+def _must_redo(rec: NodeRecord) -> bool:
+    """Whether a restart runs a node again (it did not succeed, nor was it rightly skipped)."""
+    if not rec.state.terminal or rec.state in (NodeState.FAILED, NodeState.CANCELLED):
+        return True
+    return rec.skip_reason in (SkipReason.UPSTREAM_FAILED, SkipReason.TIMEOUT)
+
+
+def default_output(node: Any) -> Any:
+    """A node's ``default_output`` (oxify extension field; ``None`` when absent): what its
+    dependents see when it failed under ``on_upstream_failure="execute_with_defaults"``."""
+    return (node.model_extra or {}).get("default_output")
+
+
 def parse_default(text: str) -> Any:
     """A ``UseDefault`` value: JSON when it parses, else the text itself."""
     try:
@@ -135,14 +172,21 @@ class Machine:
         *,
         mode: Mode = "levels",
         continue_on_error: bool = False,
+        on_upstream_failure: Degradation = "skip",
         rng: random.Random | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown scheduling mode {mode!r} (known: {', '.join(MODES)})")
+        if on_upstream_failure not in DEGRADATIONS:
+            raise ValueError(
+                f"unknown on_upstream_failure {on_upstream_failure!r} "
+                f"(known: {', '.join(DEGRADATIONS)})"
+            )
         self.workflow = workflow
         self.plan = plan
         self.mode: Mode = mode
         self.continue_on_error = continue_on_error
+        self.on_upstream_failure: Degradation = on_upstream_failure
         self.rng = rng or random.Random()
         self._routers = {n.id for n in workflow.nodes if n.kind.type in ("IfElse", "Switch")}
 
@@ -183,13 +227,22 @@ class Machine:
     def node_started(self, record: ExecutionRecord, node_id: str, attempt: int, now: float) -> bool:
         """A runner began attempt ``attempt``. False if that attempt is stale (ignore it)."""
         node = record.nodes[node_id]
-        if record.state is not ExecutionState.RUNNING or node.attempts != attempt:
+        if record.state not in _LIVE or node.attempts != attempt:
             return False
         if node.state not in (NodeState.QUEUED, NodeState.RUNNING):
             return False
         node.state = NodeState.RUNNING
         if node.started_at is None:
             node.started_at = now
+        return True
+
+    def node_waiting(self, record: ExecutionRecord, node_id: str, attempt: int) -> bool:
+        """A composite node started child executions and waits for them (holding no worker
+        slot). False if that attempt is stale."""
+        node = record.nodes[node_id]
+        if not self._current(record, node, attempt):
+            return False
+        node.state = NodeState.WAITING
         return True
 
     def node_succeeded(
@@ -257,6 +310,8 @@ class Machine:
                 actions,
             )
         record.failed_nodes.append(node_id)
+        if self.on_upstream_failure == "execute_with_defaults":
+            node.output = default_output(wf_node)
         self._terminal(record, node_id, NodeState.FAILED, now, actions)
         return actions
 
@@ -286,6 +341,67 @@ class Machine:
             return []
         return self._stop(record, ExecutionState.CANCELLED, reason, now, [])
 
+    def pause(self, record: ExecutionRecord, now: float, reason: str = "requested") -> list[Action]:
+        """Pause: queued nodes are held back (the runner does not start them); running
+        nodes finish and their results are kept. No-op unless the execution is running."""
+        if record.state is not ExecutionState.RUNNING:
+            return []
+        record.state = ExecutionState.PAUSED
+        record.paused_at = now
+        return [ExecutionPaused(reason)]
+
+    def unpause(self, record: ExecutionRecord, now: float) -> list[Action]:
+        """Resume a paused execution: the runner starts the queued nodes again."""
+        if record.state is not ExecutionState.PAUSED:
+            return []
+        record.state = ExecutionState.RUNNING
+        record.paused_at = None
+        return [ExecutionResumed()]
+
+    def restart(
+        self, record: ExecutionRecord, now: float, rerun: Iterable[str] = ()
+    ) -> list[Action]:
+        """Continue a stopped (failed, cancelled, paused, interrupted) execution from what
+        ``record`` holds: nodes that succeeded or were skipped keep their state and output;
+        every node that failed, was cancelled or had not finished, the nodes in ``rerun``,
+        and everything downstream of those run again (with fresh attempt numbers)."""
+        plan = self.plan
+        redo: set[str] = set(rerun)
+        for nid, rec in record.nodes.items():
+            if _must_redo(rec):
+                redo.add(nid)
+        stack = list(redo)
+        while stack:
+            for s in plan.succs[stack.pop()]:
+                if s not in redo:
+                    redo.add(s)
+                    stack.append(s)
+        for nid in redo:
+            rec = record.nodes[nid]
+            record.nodes[nid] = NodeRecord(attempts=rec.attempts)
+        record.failed_nodes = [n for n in record.failed_nodes if n not in redo]
+        record.pending_preds = {n: sum(1 for p in plan.preds[n] if p in redo) for n in plan.order}
+        record.level_remaining = [sum(1 for n in level if n in redo) for level in plan.levels]
+        record.finished_count = len(record.nodes) - len(redo)
+        record.state = ExecutionState.RUNNING
+        record.error = None
+        record.finished_at = None
+        record.paused_at = None
+        if record.started_at is None:
+            record.started_at = now
+        actions: list[Action] = []
+        if not redo:
+            return self._finish(record, now, actions)
+        if self.mode == "levels":
+            first = min(plan.level_of[n] for n in redo)
+            record.current_level = first
+            self._open_level(record, first, now, actions)
+            self._advance_levels(record, now, actions)
+        else:
+            ready = [n for n in plan.order if n in redo and record.pending_preds[n] == 0]
+            self._decide_all(record, ready, now, actions)
+        return actions
+
     def fail(self, record: ExecutionRecord, error: str, now: float) -> list[Action]:
         """Fail the whole execution (for example, its time limit passed)."""
         if record.state.terminal:
@@ -295,11 +411,7 @@ class Machine:
     # -- internals --------------------------------------------------------------------------
     @staticmethod
     def _current(record: ExecutionRecord, node: NodeRecord, attempt: int) -> bool:
-        return (
-            record.state is ExecutionState.RUNNING
-            and node.attempts == attempt
-            and node.state in (NodeState.QUEUED, NodeState.RUNNING)
-        )
+        return record.state in _LIVE and node.attempts == attempt and node.state in _ACTIVE_NODE
 
     def _stop(
         self,
@@ -309,11 +421,7 @@ class Machine:
         now: float,
         actions: list[Action],
     ) -> list[Action]:
-        active = tuple(
-            n
-            for n, rec in record.nodes.items()
-            if rec.state in (NodeState.QUEUED, NodeState.RUNNING)
-        )
+        active = tuple(n for n, rec in record.nodes.items() if rec.state in _ACTIVE_NODE)
         for rec in record.nodes.values():
             if not rec.state.terminal:
                 rec.state = NodeState.CANCELLED
@@ -367,6 +475,8 @@ class Machine:
                     verdict = self._verdict(record, s)
                     if verdict is None:
                         self._queue(record, s, actions)
+                    elif self._fails_now(record, s, verdict, now, actions):
+                        return
                     else:
                         record.nodes[s].skip_reason = verdict
                         work.append((s, NodeState.SKIPPED))
@@ -374,10 +484,7 @@ class Machine:
     def _advance_levels(self, record: ExecutionRecord, now: float, actions: list[Action]) -> None:
         """Levels mode: close every finished level and open the next, until one has work."""
         levels = self.plan.levels
-        while (
-            record.state is ExecutionState.RUNNING
-            and record.level_remaining[record.current_level] == 0
-        ):
+        while record.state in _LIVE and record.level_remaining[record.current_level] == 0:
             done = record.current_level
             actions.append(LevelCompleted(done))
             if done + 1 == len(levels):
@@ -389,13 +496,15 @@ class Machine:
     def _open_level(
         self, record: ExecutionRecord, level: int, now: float, actions: list[Action]
     ) -> None:
-        ids = self.plan.levels[level]
+        ids = tuple(n for n in self.plan.levels[level] if not record.nodes[n].state.terminal)
         actions.append(LevelStarted(level, ids))
         skipped: list[tuple[str, SkipReason]] = []
         for nid in ids:
             verdict = self._verdict(record, nid)
             if verdict is None:
                 self._queue(record, nid, actions)
+            elif self._fails_now(record, nid, verdict, now, actions):
+                return
             else:
                 skipped.append((nid, verdict))
         for nid, verdict in skipped:
@@ -409,17 +518,44 @@ class Machine:
             verdict = self._verdict(record, nid)
             if verdict is None:
                 self._queue(record, nid, actions)
+            elif self._fails_now(record, nid, verdict, now, actions):
+                return
             else:
                 record.nodes[nid].skip_reason = verdict
                 self._mark(record, nid, NodeState.SKIPPED, now, actions)
+            if record.state.terminal:
+                return
         if record.finished_count == len(record.nodes):
             self._finish(record, now, actions)
 
     def _queue(self, record: ExecutionRecord, node_id: str, actions: list[Action]) -> None:
         rec = record.nodes[node_id]
         rec.state = NodeState.QUEUED
-        rec.attempts = 1
-        actions.append(RunNode(node_id, 1))
+        rec.attempts += 1  # attempt numbers only grow, also across restarts
+        actions.append(RunNode(node_id, rec.attempts))
+
+    def _fails_now(
+        self,
+        record: ExecutionRecord,
+        node_id: str,
+        verdict: SkipReason,
+        now: float,
+        actions: list[Action],
+    ) -> bool:
+        """Under ``on_upstream_failure="fail_immediately"``, a node whose dependency failed
+        fails the execution instead of being skipped."""
+        if verdict is not SkipReason.UPSTREAM_FAILED or self.on_upstream_failure != (
+            "fail_immediately"
+        ):
+            return False
+        failed = next(
+            (p for p in self.plan.preds[node_id] if record.nodes[p].state is NodeState.FAILED),
+            None,
+        )
+        label = self.workflow.nodes_by_id[node_id].label
+        cause = f": dependency {self.workflow.nodes_by_id[failed].label} failed" if failed else ""
+        self._stop(record, ExecutionState.FAILED, f"node {label} cannot run{cause}", now, actions)
+        return True
 
     def _verdict(self, record: ExecutionRecord, node_id: str) -> SkipReason | None:
         """None to run the node, or why it is skipped. All its dependencies are finished."""
@@ -430,6 +566,11 @@ class Machine:
         pruned = False
         for p in preds:
             rec = record.nodes[p]
+            if rec.state is NodeState.FAILED and self.on_upstream_failure == (
+                "execute_with_defaults"
+            ):
+                active = True  # it stands in with its default_output
+                continue
             if rec.state is NodeState.FAILED or rec.skip_reason is SkipReason.UPSTREAM_FAILED:
                 return SkipReason.UPSTREAM_FAILED
             if rec.state is NodeState.SUCCEEDED:
@@ -444,6 +585,8 @@ class Machine:
         return SkipReason.BRANCH_NOT_TAKEN if pruned else SkipReason.UPSTREAM_SKIPPED
 
     def _finish(self, record: ExecutionRecord, now: float, actions: list[Action]) -> list[Action]:
+        if record.state.terminal:
+            return actions
         record.state = ExecutionState.COMPLETED
         record.finished_at = now
         actions.append(ExecutionFinished(ExecutionState.COMPLETED, None))

@@ -75,6 +75,9 @@ class NodeRecord:
     lost: int = 0
     """Attempts lost with their worker (killed, vanished): retried without counting
     against ``retry_config``, up to :data:`oxify.engine.machine.MAX_LOST_ATTEMPTS`."""
+    wait: dict[str, Any] | None = None
+    """A composite node (Loop, TryCatch, SubWorkflow, Parallel) waiting for its child
+    executions: the plain-data form of :class:`oxify.nodes.composite.Wait`."""
 
     def to_dict(self, *, with_output: bool = True) -> dict[str, Any]:
         """Plain data (``with_output=False`` for stores that keep outputs apart)."""
@@ -88,6 +91,8 @@ class NodeRecord:
             "skip_reason": self.skip_reason.value if self.skip_reason else None,
             "lost": self.lost,
         }
+        if self.wait is not None:
+            data["wait"] = self.wait
         if with_output:
             data["output"] = self.output
         return data
@@ -106,6 +111,7 @@ class NodeRecord:
             routes=tuple(routes) if routes is not None else None,
             skip_reason=SkipReason(reason) if reason else None,
             lost=data.get("lost", 0),
+            wait=data.get("wait"),
         )
 
 
@@ -133,6 +139,12 @@ class ExecutionRecord:
     finished_at: float | None = None
     error: str | None = None
     failed_nodes: list[str] = field(default_factory=list)
+    parent: dict[str, Any] | None = None
+    """For a child execution: ``execution_id``, ``node_id``, ``attempt`` and ``child`` (its
+    key in the parent's wait) of the composite node that started it."""
+    depth: int = 0
+    """0 for a top-level execution, parent's depth + 1 for a child."""
+    paused_at: float | None = None
 
     def to_dict(self, *, with_outputs: bool = True) -> dict[str, Any]:
         """Plain data; ``with_outputs=False`` leaves node outputs (and inputs) out, for
@@ -149,6 +161,9 @@ class ExecutionRecord:
             "finished_at": self.finished_at,
             "error": self.error,
             "failed_nodes": list(self.failed_nodes),
+            "parent": self.parent,
+            "depth": self.depth,
+            "paused_at": self.paused_at,
             "pending_preds": self.pending_preds,
             "level_remaining": self.level_remaining,
             "nodes": {n: r.to_dict(with_output=with_outputs) for n, r in self.nodes.items()},
@@ -177,4 +192,7 @@ class ExecutionRecord:
             finished_at=data.get("finished_at"),
             error=data.get("error"),
             failed_nodes=list(data.get("failed_nodes", [])),
+            parent=data.get("parent"),
+            depth=data.get("depth", 0),
+            paused_at=data.get("paused_at"),
         )

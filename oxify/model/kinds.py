@@ -70,7 +70,7 @@ class ForEachLoop(_Config):
     collection_path: str
     item_variable: str
     index_variable: str | None = None
-    body_expression: str
+    body_expression: str | None = None
     parallel: bool = False
     max_concurrency: int | None = None
 
@@ -78,14 +78,14 @@ class ForEachLoop(_Config):
 class WhileLoop(_Config):
     variant: Literal["While"]
     condition: str
-    body_expression: str
+    body_expression: str | None = None
     counter_variable: str | None = None
 
 
 class RepeatLoop(_Config):
     variant: Literal["Repeat"]
     count: str | int
-    body_expression: str
+    body_expression: str | None = None
     index_variable: str | None = None
 
 
@@ -98,7 +98,7 @@ class LoopConfig(_Config):
 
 
 class TryCatchConfig(_Config):
-    try_expression: str
+    try_expression: str | None = None
     catch_expression: str | None = None
     finally_expression: str | None = None
     rethrow: bool = False
@@ -106,7 +106,7 @@ class TryCatchConfig(_Config):
 
 
 class SubWorkflowConfig(_Config):
-    workflow_path: str
+    workflow_path: str = ""
     input_mappings: dict[str, str] = Field(default_factory=dict)
     output_variable: str | None = None
     inherit_context: bool = False
@@ -129,7 +129,7 @@ class SwitchConfig(_Config):
 
 class ParallelTask(_Config):
     id: str
-    expression: str
+    expression: str | None = None
     description: str | None = None
 
 

@@ -41,6 +41,8 @@ class NodeContext:
     upstream: Mapping[str, Any]
     successors: tuple[str, ...] = ()
     deadline: float | None = None
+    depth: int = 0
+    """How deep this execution is nested (0: top level; a child is its parent's + 1)."""
     cancel_event: threading.Event = field(default_factory=threading.Event)
     _scope: Scope | None = field(default=None, init=False, repr=False)
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oxify.errors import NodeNotAvailableError
 from oxify.model.kinds import KIND_NAMES, CustomKind
 from oxify.model.workflow import Node
-from oxify.nodes.base import NodeExecutor
+from oxify.nodes.base import NodeContext, NodeExecutor
+
+if TYPE_CHECKING:
+    from oxify.nodes.composite import CompositeExecutor
 
 ENTRY_POINT_GROUP = "oxify.nodes"
 
@@ -49,11 +52,11 @@ _PENDING_FEATURE = {
     "Approval": "human-in-the-loop support",
     "Form": "human-in-the-loop support",
     "Vision": "the vision/OCR connectors",
-    "Loop": "composite control flow",
-    "TryCatch": "composite control flow",
-    "SubWorkflow": "composite control flow",
-    "Parallel": "composite control flow",
 }
+
+
+def _composite_only(ctx: NodeContext) -> Any:
+    raise TypeError(f"{ctx.node.kind_name} is a composite node: runners step it, not call it")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class ExecutorSpec:
     executor: NodeExecutor
     pool: str
     inline: bool = False
+    composite: CompositeExecutor | None = None
+    """Set for nodes that run child executions (they always step inline)."""
 
 
 class NodeRegistry:
@@ -79,12 +84,27 @@ class NodeRegistry:
     def default(cls, *, load_entry_points: bool = True) -> NodeRegistry:
         """A registry with every executor this installation has."""
         from oxify.nodes.control import register_control
+        from oxify.nodes.loop import LoopExecutor
+        from oxify.nodes.parallel import ParallelExecutor
+        from oxify.nodes.subworkflow import SubWorkflowExecutor
+        from oxify.nodes.trycatch import TryCatchExecutor
         from oxify.nodes.utility import register_utility
 
         registry = cls(load_entry_points=load_entry_points)
         register_control(registry)
         register_utility(registry)
+        registry.register_composite("Loop", LoopExecutor())
+        registry.register_composite("TryCatch", TryCatchExecutor())
+        registry.register_composite("SubWorkflow", SubWorkflowExecutor())
+        registry.register_composite("Parallel", ParallelExecutor())
         return registry
+
+    def register_composite(self, kind: str, executor: CompositeExecutor) -> None:
+        """Register the composite executor of a built-in kind (it runs child executions;
+        see :mod:`oxify.nodes.composite`)."""
+        if kind not in KIND_NAMES or kind == "Custom":
+            raise ValueError(f"unknown kind {kind!r}")
+        self._kinds[kind] = ExecutorSpec(_composite_only, POOLS[kind], True, executor)
 
     def register(
         self, kind: str, executor: NodeExecutor, *, pool: str | None = None, inline: bool = False

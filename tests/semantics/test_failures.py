@@ -250,7 +250,7 @@ def test_continue_on_error_join_with_a_failed_dependency_is_skipped(runner):
 
 
 @pytest.mark.parametrize(
-    "kind", ["LLM", "Retriever", "Code", "Tool", "Approval", "Form", "Vision", "Loop", "Parallel"]
+    "kind", ["LLM", "Retriever", "Code", "Tool", "Approval", "Form", "Vision"]
 )
 def test_kinds_without_executor_fail_clearly(runner, kind):
     configs = {
@@ -261,8 +261,6 @@ def test_kinds_without_executor_fail_clearly(runner, kind):
         "Approval": {"message": "ok?"},
         "Form": {"title": "form"},
         "Vision": {"provider": "mock", "image_input": "img.png"},
-        "Loop": {"loop_type": {"variant": "Repeat", "count": 2, "body_expression": "x"}},
-        "Parallel": {"strategy": "WaitAll", "tasks": [{"id": "a", "expression": "x"}]},
     }
     wf = build(
         {"start": START, "n": {"type": kind, "config": configs[kind]}, "end": END}, "start>n, n>end"

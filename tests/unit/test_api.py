@@ -31,10 +31,13 @@ def test_bad_options_raise_config_error(options, fragment):
         oxify.Engine().run(SIMPLE, {"x": 1}, **options)
 
 
-def test_checkpoints_are_refused_until_built():
-    config = ExecutionConfig(checkpoint_frequency="every_n_nodes:5")
-    with pytest.raises(ConfigError, match="checkpoints are not available yet"):
-        oxify.Engine().run(SIMPLE, {"x": 1}, config)
+def test_checkpoints_are_taken_at_the_frequency_asked():
+    engine = oxify.Engine()
+    config = ExecutionConfig(checkpoint_frequency="every_n_nodes:1")
+    result = engine.run(SIMPLE, {"x": 1}, config)
+    listed = engine.checkpoint_list(result.execution_id)
+    assert listed[-1]["reason"] == "completed"
+    assert [c["finished_nodes"] for c in listed] == sorted(c["finished_nodes"] for c in listed)
 
 
 def test_config_and_keyword_options_are_exclusive():

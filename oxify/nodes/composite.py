@@ -1,0 +1,312 @@
+"""Composite nodes: nodes that run child executions and wait for them.
+
+A composite executor (Loop, TryCatch, SubWorkflow, Parallel) is a small state machine of its
+own. :meth:`CompositeExecutor.begin` either returns the node's output at once (an expression
+body, as in the OxiFY format) or a :class:`Spawn`: child executions to run, and a JSON
+``state`` to remember. When the children are done (or the first success, or the first
+failure, as the spawn asks), :meth:`CompositeExecutor.resume` gets the state and their
+results and again returns the output or another spawn (the next loop iteration, the catch
+block, the finally block, ...).
+
+Meanwhile the node is ``waiting``: it holds no worker slot. The runner keeps its
+:class:`Wait` (plain data, in the execution record), starts children — at most
+``max_concurrency`` at a time — and feeds their results to :func:`child_done`. Both runners
+use the functions here, so embedded and distributed composites behave alike. The functions
+are pure: they must give the same answer when a distributed step is retried.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+from oxify.engine.machine import NodeFailure
+from oxify.nodes.attempt import failure_of
+from oxify.nodes.base import NodeContext
+
+Until = Literal["all", "all_ok", "first_ok"]
+"""When a wait is over: every child finished; every child succeeded or one failed (the rest
+are cancelled); or one child succeeded (the rest are cancelled) or all failed."""
+
+ChildState = Literal[
+    "pending", "running", "completed", "failed", "cancelled", "timed_out", "not_started"
+]
+_FINISHED = frozenset({"completed", "failed", "cancelled", "timed_out", "not_started"})
+
+DEFAULT_MAX_DEPTH = 16
+"""Sub-workflows may nest this deep (a recursive workflow stops here with a clear error)."""
+
+_NAMESPACE = uuid.UUID("5b0c8d3e-2f4a-4c61-9a57-0f1d2e3c4b5a")
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """One child execution to run: the sub-workflow (a reference, see
+    :mod:`oxify.definition`), its inputs, and a label for results and events."""
+
+    ref: str
+    inputs: Mapping[str, Any]
+    label: str
+
+
+@dataclass(frozen=True)
+class Spawn:
+    """Run these children, then call ``resume`` with ``state`` and their results."""
+
+    children: list[ChildSpec]
+    state: Any = None
+    max_concurrency: int | None = None
+    until: Until = "all"
+    timeout: float | None = None
+    """Seconds; when they pass, running children are cancelled and reported ``timed_out``."""
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """How one child execution ended (``output`` is its End node's output)."""
+
+    label: str
+    state: ChildState
+    output: Any = None
+    error: str | None = None
+    execution_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "completed"
+
+
+class CompositeExecutor(Protocol):
+    """A node that may run child executions. Raise :class:`~oxify.errors.NodeError` to
+    fail the node."""
+
+    def begin(self, ctx: NodeContext, /) -> Any:
+        """The node's output, or a :class:`Spawn`."""
+        ...
+
+    def resume(self, ctx: NodeContext, state: Any, results: list[ChildResult], /) -> Any:
+        """Children are done: the node's output, or another :class:`Spawn`."""
+        ...
+
+
+def child_id(execution_id: str, node_id: str, attempt: int, seq: int, index: int) -> str:
+    """The id of a child execution (deterministic, so starting it twice is harmless)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{execution_id}/{node_id}/{attempt}/{seq}/{index}"))
+
+
+@dataclass
+class Wait:
+    """A composite node's wait for its children, kept in the execution record."""
+
+    seq: int
+    state: Any
+    until: Until
+    max_concurrency: int | None
+    deadline: float | None
+    children: list[dict[str, Any]]
+    """``{id, label, ref, inputs, status, output, error}`` per child, in spawn order."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Wait:
+        return cls(
+            seq=data["seq"],
+            state=data.get("state"),
+            until=data.get("until", "all"),
+            max_concurrency=data.get("max_concurrency"),
+            deadline=data.get("deadline"),
+            children=[dict(c) for c in data["children"]],
+        )
+
+    def child(self, cid: str) -> dict[str, Any] | None:
+        return next((c for c in self.children if c["id"] == cid), None)
+
+    def running(self) -> list[dict[str, Any]]:
+        return [c for c in self.children if c["status"] == "running"]
+
+    def start_next(self) -> list[dict[str, Any]]:
+        """Mark as many pending children running as the concurrency limit allows."""
+        room = len(self.children)
+        if self.max_concurrency is not None:
+            room = self.max_concurrency - len(self.running())
+        started: list[dict[str, Any]] = []
+        for c in self.children:
+            if room <= 0:
+                break
+            if c["status"] == "pending":
+                c["status"] = "running"
+                started.append(c)
+                room -= 1
+        return started
+
+    def over(self) -> bool:
+        statuses = [c["status"] for c in self.children]
+        if all(s in _FINISHED for s in statuses):
+            return True
+        if self.until == "all_ok":
+            return any(s in ("failed", "cancelled", "timed_out") for s in statuses)
+        if self.until == "first_ok":
+            return "completed" in statuses
+        return False
+
+    def close(self, running_as: ChildState = "cancelled") -> list[str]:
+        """End the wait early: running children become ``running_as`` (returned, to be
+        cancelled), pending ones ``not_started``."""
+        stop: list[str] = []
+        for c in self.children:
+            if c["status"] == "running":
+                c["status"] = running_as
+                c["error"] = c.get("error") or (
+                    "timed out" if running_as == "timed_out" else "cancelled"
+                )
+                stop.append(c["id"])
+            elif c["status"] == "pending":
+                c["status"] = "not_started"
+        return stop
+
+    def results(self) -> list[ChildResult]:
+        return [
+            ChildResult(c["label"], c["status"], c.get("output"), c.get("error"), c["id"])
+            for c in self.children
+        ]
+
+
+@dataclass
+class CompositeStep:
+    """What the runner does next for a composite node.
+
+    With ``wait`` set the node (still) waits: start the children in ``start``. Otherwise it
+    finished: with ``output`` (``failure`` None) or with ``failure``. Children in ``cancel``
+    are to be cancelled either way.
+    """
+
+    wait: Wait | None = None
+    start: list[dict[str, Any]] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)
+    output: Any = None
+    failure: NodeFailure | None = None
+
+
+def begin(
+    executor: CompositeExecutor,
+    ctx: NodeContext,
+    now: float,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> CompositeStep:
+    """Start a composite node's attempt."""
+    try:
+        answer = executor.begin(ctx)
+    except Exception as e:
+        return CompositeStep(failure=failure_of(e))
+    return _settle(executor, answer, ctx, 0, now, max_depth, [])
+
+
+def child_done(
+    executor: CompositeExecutor,
+    ctx: NodeContext,
+    wait_data: Mapping[str, Any],
+    cid: str,
+    result: ChildResult,
+    now: float,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> CompositeStep | None:
+    """A child finished. None if it is not one this wait still runs (a late report)."""
+    wait = Wait.from_dict(wait_data)
+    child = wait.child(cid)
+    if child is None or child["status"] != "running":
+        return None
+    child["status"] = result.state
+    child["output"] = result.output
+    child["error"] = result.error
+    return _next(executor, ctx, wait, now, max_depth, [])
+
+
+def expired(
+    executor: CompositeExecutor,
+    ctx: NodeContext,
+    wait_data: Mapping[str, Any],
+    now: float,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> CompositeStep | None:
+    """The wait's deadline passed: running children are stopped and reported ``timed_out``.
+    None if the deadline has not passed."""
+    wait = Wait.from_dict(wait_data)
+    if wait.deadline is None or now < wait.deadline:
+        return None
+    cancel = wait.close("timed_out")
+    return _resume(executor, ctx, wait, now, max_depth, cancel)
+
+
+def _next(
+    executor: CompositeExecutor,
+    ctx: NodeContext,
+    wait: Wait,
+    now: float,
+    max_depth: int,
+    cancel: list[str],
+) -> CompositeStep:
+    if not wait.over():
+        return CompositeStep(wait=wait, start=wait.start_next(), cancel=cancel)
+    return _resume(executor, ctx, wait, now, max_depth, cancel + wait.close())
+
+
+def _resume(
+    executor: CompositeExecutor,
+    ctx: NodeContext,
+    wait: Wait,
+    now: float,
+    max_depth: int,
+    cancel: list[str],
+) -> CompositeStep:
+    try:
+        answer = executor.resume(ctx, wait.state, wait.results())
+    except Exception as e:
+        return CompositeStep(cancel=cancel, failure=failure_of(e))
+    return _settle(executor, answer, ctx, wait.seq + 1, now, max_depth, cancel)
+
+
+def _settle(
+    executor: CompositeExecutor,
+    answer: Any,
+    ctx: NodeContext,
+    seq: int,
+    now: float,
+    max_depth: int,
+    cancel: list[str],
+) -> CompositeStep:
+    if not isinstance(answer, Spawn):
+        return CompositeStep(cancel=cancel, output=answer)
+    if ctx.depth + 1 > max_depth:
+        return CompositeStep(
+            cancel=cancel,
+            failure=NodeFailure(
+                f"sub-workflow depth limit reached: node {ctx.node.label} would start a child "
+                f"at depth {ctx.depth + 1} (the limit is {max_depth}; a workflow that runs "
+                "itself needs a stopping condition)"
+            ),
+        )
+    children = [
+        {
+            "id": child_id(ctx.execution_id, ctx.node.id, ctx.attempt, seq, i),
+            "label": spec.label,
+            "ref": spec.ref,
+            "inputs": dict(spec.inputs),
+            "status": "pending",
+            "output": None,
+            "error": None,
+        }
+        for i, spec in enumerate(answer.children)
+    ]
+    wait = Wait(
+        seq=seq,
+        state=answer.state,
+        until=answer.until,
+        max_concurrency=answer.max_concurrency,
+        deadline=None if answer.timeout is None else now + answer.timeout,
+        children=children,
+    )
+    return _next(executor, ctx, wait, now, max_depth, cancel)
