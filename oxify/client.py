@@ -18,10 +18,10 @@ import redis
 from oxify import events as ev
 from oxify.config import Settings
 from oxify.coordinator import Coordinator, Dispatcher
+from oxify.definition import load_definition
 from oxify.errors import ConfigError
 from oxify.events import Event
 from oxify.execution import ExecutionConfig, ExecutionResult
-from oxify.model.io import load_workflow
 from oxify.model.workflow import Workflow
 from oxify.store.redis import RedisStore, StoreUnavailable
 
@@ -72,17 +72,22 @@ class Client:
         config: ExecutionConfig | None = None,
         *,
         idempotency_key: str | None = None,
+        base_dir: str | Path | None = None,
         **options: Any,
     ) -> str:
         """Validate and submit; returns the execution id. The same ``idempotency_key``
         twice returns the same execution. An invalid workflow raises
-        :class:`~oxify.errors.ValidationError` listing every problem, and stores nothing."""
+        :class:`~oxify.errors.ValidationError` listing every problem, and stores nothing.
+        Sub-workflow files are read now (relative to ``base_dir``, by default the workflow
+        file's directory) and stored with the execution: workers never read them."""
         if config is not None and options:
             raise ConfigError("pass either config= or keyword options, not both")
         cfg = config if config is not None else ExecutionConfig.make(**options)
-        wf = workflow if isinstance(workflow, Workflow) else load_workflow(workflow)
+        definition = load_definition(workflow, base_dir)
         with _redis_errors(self.store):
-            eid, _ = self._coordinator.submit(wf, inputs, cfg, idempotency_key=idempotency_key)
+            eid, _ = self._coordinator.submit(
+                definition, inputs, cfg, idempotency_key=idempotency_key
+            )
         return eid
 
     def get(self, execution_id: str) -> ExecutionResult:
@@ -147,6 +152,67 @@ class Client:
         """Cancel: queued nodes never start, running ones are told to stop."""
         with _redis_errors(self.store):
             self._coordinator.cancel(execution_id, reason)
+
+    def pause(self, execution_id: str, reason: str = "requested") -> None:
+        """Pause: no new node starts (queued ones are held); running ones finish."""
+        with _redis_errors(self.store):
+            self._coordinator.pause(execution_id, reason)
+
+    def resume(
+        self,
+        execution_id: str,
+        *,
+        checkpoint: str | None = None,
+        workflow: Workflow | str | Path | None = None,
+        allow_changed: bool = False,
+        base_dir: str | Path | None = None,
+    ) -> None:
+        """A paused execution goes on; a failed or cancelled one continues from its newest
+        checkpoint (or ``checkpoint``): nodes that succeeded keep their outputs. With
+        ``workflow``, its definition must be the one the execution is pinned to, unless
+        ``allow_changed`` (then nodes whose definition changed run again)."""
+        definition = None if workflow is None else load_definition(workflow, base_dir)
+        with _redis_errors(self.store):
+            self._coordinator.resume(
+                execution_id,
+                checkpoint=checkpoint,
+                definition=definition,
+                allow_changed=allow_changed,
+            )
+
+    def replay(
+        self,
+        execution_id: str,
+        from_node: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        checkpoint: str | None = None,
+        workflow: Workflow | str | Path | None = None,
+        allow_changed: bool = False,
+        base_dir: str | Path | None = None,
+    ) -> str:
+        """Start a new execution that reuses the recorded output of every node not
+        downstream of ``from_node`` (id or name) and runs the rest again; ``inputs``
+        update the recorded inputs. Returns the new execution's id."""
+        definition = None if workflow is None else load_definition(workflow, base_dir)
+        with _redis_errors(self.store):
+            return self._coordinator.replay(
+                execution_id,
+                from_node,
+                inputs,
+                checkpoint=checkpoint,
+                definition=definition,
+                allow_changed=allow_changed,
+            )
+
+    def checkpoints(self, execution_id: str) -> list[dict[str, Any]]:
+        """Summaries of the execution's checkpoints, oldest first."""
+        with _redis_errors(self.store):
+            if not self.store.exists(execution_id):
+                from oxify.errors import ExecutionError
+
+                raise ExecutionError(f"no execution with id {execution_id}")
+            return [cp.summary() for cp in self.store.checkpoints(execution_id)]
 
     def list(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Recent executions, newest first (``execution_id``, ``state``, ``created_at``,

@@ -13,6 +13,7 @@ nobody claimed.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import random
 import socket
@@ -24,10 +25,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from oxify import events as ev
+from oxify.checkpoints import CheckpointPolicy, progress
+from oxify.definition import Definition, load_definition
 from oxify.engine.describe import describe, node_started, workflow_started
 from oxify.engine.machine import (
     Action,
     CancelNodes,
+    ExecutionPaused,
     Machine,
     NodeFailure,
     NodeFinished,
@@ -38,7 +43,7 @@ from oxify.engine.scope import Scope, index_names
 from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
 from oxify.engine.validate import ensure_valid
 from oxify.errors import ConfigError, ExecutionError
-from oxify.execution import ExecutionConfig, ExecutionResult, build_result
+from oxify.execution import ExecutionConfig, ExecutionResult, build_result, make_machine
 from oxify.hooks import Hooks
 from oxify.model.io import parse_text, parse_workflow, workflow_to_data
 from oxify.model.workflow import Workflow
@@ -51,7 +56,16 @@ from oxify.nodes.attempt import (
 )
 from oxify.nodes.base import NodeContext
 from oxify.nodes.registry import POOLS, NodeRegistry
-from oxify.store.base import Commit, Dispatched, NewExecution, Outcome, Snapshot, StateStore
+from oxify.store.base import (
+    CHILD_PREFIX,
+    CheckpointRequest,
+    Commit,
+    Dispatched,
+    NewExecution,
+    Outcome,
+    Snapshot,
+    StateStore,
+)
 
 log = logging.getLogger("oxify.coordinator")
 
@@ -97,8 +111,9 @@ class Dispatcher(Protocol):
         execution when they are all done."""
         ...
 
-    def start(self, execution_id: str) -> None:
-        """Ask an orchestrator to drive a new execution."""
+    def start(self, execution_id: str, delay: float = 0.0) -> None:
+        """Ask an orchestrator to drive an execution (a new one, or one with news), after
+        ``delay`` seconds."""
         ...
 
     def revoke(self, execution_id: str, attempts: list[tuple[str, int]]) -> None:
@@ -124,6 +139,11 @@ class _Step:
     chords: dict[int, list[NodeTask]] = field(default_factory=dict)
     singles: list[NodeTask] = field(default_factory=list)
     revoke: list[tuple[str, int]] = field(default_factory=list)
+    children: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    """Child executions to create and start: (node, attempt, child of its wait)."""
+    cancel_children: list[str] = field(default_factory=list)
+    wake: float | None = None
+    """Drive the execution again after this many seconds (a composite's deadline)."""
 
 
 @dataclass
@@ -138,9 +158,12 @@ class _Run:
     record: ExecutionRecord
     cfg: ExecutionConfig
     now: float
+    definition: Definition
     step: _Step = field(default_factory=lambda: _Step(Commit(record={}, state="")))
     overlay: dict[str, Any] = field(default_factory=dict)
     """Outputs decided in this step and not yet in the store (inline nodes read them)."""
+    changed: bool = False
+    """The record changed without a machine action (a composite's wait moved on)."""
 
 
 class Coordinator:
@@ -166,63 +189,136 @@ class Coordinator:
         self.lease = lease
         self.dispatch_timeout = dispatch_timeout
         self.worker_id = worker_id or f"{socket.gethostname()}:{_pid()}"
-        self._workflows: OrderedDict[str, tuple[Workflow, Plan, dict[str, str]]] = OrderedDict()
+        self._workflows: OrderedDict[str, tuple[Definition, Plan, dict[str, str]]] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- producer side ----------------------------------------------------------------------
     def submit(
         self,
-        workflow: Workflow,
+        workflow: Workflow | Definition,
         inputs: Mapping[str, Any] | None = None,
         config: ExecutionConfig | None = None,
         *,
         idempotency_key: str | None = None,
         execution_id: str | None = None,
+        parent: dict[str, Any] | None = None,
+        depth: int = 0,
     ) -> tuple[str, bool]:
         """Validate and store a new execution, then ask an orchestrator to start it.
-        Returns ``(execution id, created)``; an invalid workflow stores nothing."""
+        Returns ``(execution id, created)``; an invalid workflow stores nothing. A plain
+        :class:`Workflow` that names sub-workflow files has them loaded relative to the
+        current directory (pass a :class:`~oxify.definition.Definition` to choose)."""
         cfg = config or ExecutionConfig()
-        if cfg.checkpoint_frequency != "never":
-            raise ConfigError(
-                "checkpoints are not available yet (checkpoint_frequency must be 'never')"
-            )
-        plan = ensure_valid(workflow)
-        try:
-            clean_inputs = json_copy(dict(inputs or {}))
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"workflow inputs must be JSON values: {e}") from None
+        definition = workflow if isinstance(workflow, Definition) else load_definition(workflow)
+        wf = definition.workflow
+        plan = ensure_valid(wf)
+        clean_inputs = _json_inputs(inputs)
         eid = execution_id or str(uuid.uuid4())
-        machine = Machine(workflow, plan, mode=cfg.mode, continue_on_error=cfg.continue_on_error)
+        machine = make_machine(wf, plan, cfg)
         record = machine.new_record(eid, clean_inputs)
-        data = record.to_dict(with_outputs=False)
-        data["config"] = cfg.model_dump()
-        created_at = self.store.now()
-        type_, payload = workflow_started(workflow, cfg.mode)
-        new = NewExecution(
-            execution_id=eid,
-            workflow_json=_dumps(workflow_to_data(workflow)),
-            workflow_hash=workflow.content_hash,
-            record=data,
-            inputs=clean_inputs,
-            created_at=created_at,
-            deadline=None if cfg.timeout is None else created_at + cfg.timeout,
-            events=[event_dict(type_, eid, workflow.metadata.id, payload)],
-            config=cfg.model_dump(),
+        record.workflow_hash = definition.hash
+        record.parent, record.depth = parent, depth
+        type_, payload = workflow_started(wf, cfg.mode)
+        new = self._new_execution(
+            definition, record, cfg, [event_dict(type_, eid, wf.metadata.id, payload)]
         )
         eid, created = self.store.create(new, idempotency_key)
         if created:
             self.dispatcher.start(eid)
         return eid, created
 
+    def _new_execution(
+        self,
+        definition: Definition,
+        record: ExecutionRecord,
+        cfg: ExecutionConfig,
+        events: list[dict[str, Any]],
+        outputs: dict[str, Any] | None = None,
+        restart: list[str] | None = None,
+    ) -> NewExecution:
+        data = record.to_dict(with_outputs=False)
+        data["config"] = cfg.model_dump()
+        if restart is not None:
+            data["restart"] = restart
+        created_at = self.store.now()
+        library = definition.library_data()
+        return NewExecution(
+            execution_id=record.execution_id,
+            workflow_json=_dumps(workflow_to_data(definition.workflow)),
+            workflow_hash=definition.hash,
+            record=data,
+            inputs=record.inputs,
+            created_at=created_at,
+            deadline=None if cfg.timeout is None else created_at + cfg.timeout,
+            events=events,
+            config=cfg.model_dump(),
+            library_json=_dumps(library) if library else "",
+            outputs=outputs or {},
+        )
+
     def cancel(self, execution_id: str, reason: str = "cancelled by request") -> None:
-        """Flag the execution as cancelled and drive it to its end at once."""
+        """Flag the execution as cancelled and drive it to its end at once (its child
+        executions are cancelled with it)."""
         self.store.request_cancel(execution_id, reason)
         self.advance(execution_id)
+
+    def pause(self, execution_id: str, reason: str = "requested") -> None:
+        """Pause: no new node starts (queued ones are held); running ones finish."""
+        state, _ = self.store.status(execution_id)
+        if state is None:
+            raise ExecutionError(f"no execution with id {execution_id}")
+        if ExecutionState(state).terminal:
+            raise ExecutionError(f"execution {execution_id} is {state}: it cannot be paused")
+        self.store.request_pause(execution_id, reason)
+        self.advance(execution_id)
+
+    def unpause(self, execution_id: str) -> None:
+        """Let a paused execution go on: held nodes are sent."""
+        self.store.clear_pause(execution_id)
+        self.advance(execution_id)
+
+    def resume(
+        self,
+        execution_id: str,
+        *,
+        checkpoint: str | None = None,
+        definition: Definition | None = None,
+        allow_changed: bool = False,
+    ) -> None:
+        """Resume: see :func:`oxify.recovery.resume`."""
+        from oxify.recovery import resume
+
+        resume(self, execution_id, checkpoint, definition, allow_changed)
+
+    def replay(
+        self,
+        execution_id: str,
+        from_node: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        checkpoint: str | None = None,
+        definition: Definition | None = None,
+        allow_changed: bool = False,
+        new_execution_id: str | None = None,
+    ) -> str:
+        """Replay: see :func:`oxify.recovery.replay`. Returns the new execution's id."""
+        from oxify.recovery import replay
+
+        return replay(
+            self,
+            execution_id,
+            from_node,
+            inputs,
+            checkpoint,
+            definition,
+            allow_changed,
+            new_execution_id,
+        )
 
     def result(self, execution_id: str) -> ExecutionResult:
         """The execution as it stands (finished or not)."""
         snap = self.store.load(execution_id)
-        workflow, _, _ = self.workflow(execution_id, snap.workflow_hash)
+        workflow = self.definition(execution_id, snap.workflow_hash)[0].workflow
         record = ExecutionRecord.from_dict(snap.record, snap.inputs)
         outputs = self.store.outputs(execution_id)
         running = self.store.claims(execution_id) if not record.state.terminal else {}
@@ -233,6 +329,13 @@ class Coordinator:
         self, execution_id: str, workflow_hash: str
     ) -> tuple[Workflow, Plan, dict[str, str]]:
         """The workflow an execution is pinned to (parsed once per process and hash)."""
+        definition, plan, names = self.definition(execution_id, workflow_hash)
+        return definition.workflow, plan, names
+
+    def definition(
+        self, execution_id: str, workflow_hash: str
+    ) -> tuple[Definition, Plan, dict[str, str]]:
+        """The definition (workflow and sub-workflow library) an execution is pinned to."""
         with self._lock:
             cached = self._workflows.get(workflow_hash)
             if cached is not None:
@@ -240,8 +343,16 @@ class Coordinator:
                 return cached
         text = self.store.workflow_json(execution_id)
         workflow = parse_workflow(parse_text(text, "json"))
+        library = self.store.library_json(execution_id)
+        definition = Definition.from_data(workflow, json.loads(library) if library else None)
+        return self._remember(workflow_hash, definition)
+
+    def _remember(
+        self, workflow_hash: str, definition: Definition
+    ) -> tuple[Definition, Plan, dict[str, str]]:
+        workflow = definition.workflow
         entry = (
-            workflow,
+            definition,
             build_plan(workflow),
             index_names([(n.name, n.id) for n in workflow.nodes]),
         )
@@ -263,14 +374,7 @@ class Coordinator:
                     self.dispatcher.send(execution_id, snap.workflow_hash, resend, None)
                 return bool(resend)
             if self.store.commit(execution_id, snap.version, step.commit, self.result_ttl):
-                for level, tasks in step.chords.items():
-                    self.dispatcher.send(execution_id, snap.workflow_hash, tasks, level)
-                if step.singles or resend:
-                    self.dispatcher.send(
-                        execution_id, snap.workflow_hash, step.singles + resend, None
-                    )
-                if step.revoke:
-                    self.dispatcher.revoke(execution_id, step.revoke)
+                self._after_commit(execution_id, snap.workflow_hash, step, resend)
                 return True
         raise ExecutionError(
             f"execution {execution_id}: gave up after {MAX_CONFLICTS} conflicting updates"
@@ -292,24 +396,43 @@ class Coordinator:
             self.store.abort_drive(execution_id, token)
             raise
 
+    def _after_commit(
+        self, eid: str, workflow_hash: str, step: _Step, resend: list[NodeTask]
+    ) -> None:
+        """Send what a committed step decided: node tasks, revocations, children."""
+        for level, tasks in step.chords.items():
+            self.dispatcher.send(eid, workflow_hash, tasks, level)
+        if step.singles or resend:
+            self.dispatcher.send(eid, workflow_hash, step.singles + resend, None)
+        if step.revoke:
+            self.dispatcher.revoke(eid, step.revoke)
+        from oxify.children import after_commit
+
+        after_commit(self, eid, workflow_hash, step)
+
     def _step(
         self, eid: str, snap: Snapshot, reconcile: bool
     ) -> tuple[_Step | None, list[NodeTask]]:
-        workflow, plan, names = self.workflow(eid, snap.workflow_hash)
+        definition, plan, names = self.definition(eid, snap.workflow_hash)
+        workflow = definition.workflow
         cfg = ExecutionConfig(**snap.record.get("config", {}))
         record = ExecutionRecord.from_dict(snap.record, snap.inputs)
-        machine = Machine(
-            workflow,
-            plan,
-            mode=cfg.mode,
-            continue_on_error=cfg.continue_on_error,
-            rng=random.Random(),
-        )
+        machine = make_machine(workflow, plan, cfg, random.Random())
         now = snap.now
-        run = _Run(eid, workflow, plan, names, machine, record, cfg, now)
+        run = _Run(eid, workflow, plan, names, machine, record, cfg, now, definition)
         actions: list[Action] = []
         if record.state is ExecutionState.PENDING:
-            actions += machine.start(record, now)
+            rerun = snap.record.get("restart")
+            if rerun is not None:
+                actions += machine.restart(record, now, rerun)
+            else:
+                actions += machine.start(record, now)
+        resend: list[NodeTask] = []
+        if snap.pause is not None:
+            actions += machine.pause(record, now, snap.pause)
+        elif record.state is ExecutionState.PAUSED:
+            actions += machine.unpause(record, now)
+            resend += self._held(run)
         if snap.cancel is not None:
             actions += machine.cancel(record, now, snap.cancel)
         if snap.deadline is not None and now >= snap.deadline:
@@ -324,10 +447,15 @@ class Coordinator:
             consumed.append((outcome.node_id, outcome.attempt))
             if outcome.node_id in record.nodes:
                 actions += self._apply_outcome(run, outcome)
-        resend: list[NodeTask] = []
+        from oxify.children import apply_child, check_waits
+
+        for payload in snap.children:
+            consumed.append((CHILD_PREFIX + payload["child"], 0))
+            actions += apply_child(self, run, payload)
+        actions += check_waits(self, run, reconcile)
         if reconcile and not record.state.terminal:
             actions += self._reconcile(run, consumed, resend)
-        if not actions and not consumed:
+        if not actions and not consumed and not run.changed:
             return None, resend
         self._process(run, actions)
         step = run.step
@@ -337,7 +465,51 @@ class Coordinator:
         step.commit.state = record.state.value
         step.commit.terminal = record.state.terminal
         step.commit.consumed = consumed
+        step.commit.checkpoint = self._checkpoint_request(run, snap, actions, data)
         return step, resend
+
+    def _held(self, run: _Run) -> list[NodeTask]:
+        """The queued attempts of a paused execution that is resumed (held while paused)."""
+        claims = self.store.claims(run.eid)
+        out = []
+        for node_id, rec in run.record.nodes.items():
+            claim = claims.get(node_id)
+            if rec.state is not NodeState.QUEUED:
+                continue
+            if claim is not None and claim.attempt == rec.attempts:
+                continue
+            out.append(self._task(run.workflow, node_id, rec.attempts, 0.0, notify=True))
+        return out
+
+    def _checkpoint_request(
+        self, run: _Run, snap: Snapshot, actions: list[Action], data: dict[str, Any]
+    ) -> CheckpointRequest | None:
+        policy = CheckpointPolicy.parse(run.cfg.checkpoint_frequency)
+        if not policy.enabled:
+            return None
+        record = run.record
+        if record.state.terminal:
+            reason = record.state.value
+        elif any(isinstance(a, ExecutionPaused) for a in actions):
+            reason = "paused"
+        elif policy.due(progress(snap.record), progress(data)):
+            reason = "automatic"
+        else:
+            return None
+        event = event_dict(
+            ev.CHECKPOINT_CREATED,
+            run.eid,
+            record.workflow_id,
+            {
+                "checkpoint_id": "__CHECKPOINT_ID__",
+                "reason": reason,
+                "level": record.current_level,
+                "completed_nodes": record.finished_count,
+            },
+        )
+        return CheckpointRequest(
+            reason, snap.now, snap.workflow_hash, run.cfg.max_checkpoints, event
+        )
 
     def _apply_outcome(self, run: _Run, outcome: Outcome) -> list[Action]:
         machine, record = run.machine, run.record
@@ -374,6 +546,7 @@ class Coordinator:
         claims = self.store.claims(eid)
         dispatched = self.store.dispatched(eid)
         actions: list[Action] = []
+        paused = record.state is ExecutionState.PAUSED
         for node_id, rec in record.nodes.items():
             if rec.state is not NodeState.QUEUED or node_id in done:
                 continue
@@ -385,7 +558,8 @@ class Coordinator:
                 continue
             sent = dispatched.get(node_id)
             if (
-                sent is not None
+                not paused
+                and sent is not None
                 and sent.attempt == rec.attempts
                 and now - sent.due > self.dispatch_timeout
             ):
@@ -427,14 +601,21 @@ class Coordinator:
                         machine.node_failed(record, action.node_id, action.attempt, failure, now)
                     )
                     continue
+                if spec.composite is not None and action.delay <= 0:
+                    from oxify.children import begin_composite
+
+                    pending.extend(begin_composite(self, run, action, spec.composite))
+                    continue
                 if spec.inline and action.delay <= 0:
                     pending.extend(self._inline(run, action))
                     continue
+                commit.dispatched[action.node_id] = Dispatched(action.attempt, now + action.delay)
+                if record.state is ExecutionState.PAUSED:
+                    continue  # held: sent when the execution is resumed
                 in_chord = run.cfg.mode == "levels" and action.attempt == 1 and action.delay <= 0
                 task = self._task(
                     workflow, action.node_id, action.attempt, action.delay, not in_chord
                 )
-                commit.dispatched[action.node_id] = Dispatched(action.attempt, now + action.delay)
                 if in_chord:
                     step.chords.setdefault(plan.level_of[action.node_id], []).append(task)
                 else:
@@ -442,8 +623,15 @@ class Coordinator:
                 continue
             if isinstance(action, CancelNodes):
                 step.revoke += [(n, record.nodes[n].attempts) for n in action.node_ids]
-            if isinstance(action, NodeFinished) and action.state is NodeState.SUCCEEDED:
+                for n in action.node_ids:
+                    wait = record.nodes[n].wait
+                    if wait is not None:
+                        step.cancel_children += [
+                            c["id"] for c in wait["children"] if c["status"] == "running"
+                        ]
+            if isinstance(action, NodeFinished) and _has_output(record, action):
                 commit.outputs[action.node_id] = record.nodes[action.node_id].output
+                run.overlay.setdefault(action.node_id, record.nodes[action.node_id].output)
             for type_, data in describe(action, record, workflow, plan):
                 commit.events.append(event_dict(type_, run.eid, record.workflow_id, data))
         for level, tasks in list(step.chords.items()):
@@ -488,6 +676,7 @@ class Coordinator:
         inputs: dict[str, Any],
         deadline: float | None,
         overlay: dict[str, Any] | None = None,
+        depth: int = 0,
     ) -> NodeContext:
         fetched: dict[str, Any] = dict(overlay or {})
         missing: set[str] = set()
@@ -534,6 +723,7 @@ class Coordinator:
             upstream=VisibleOutputs(plan.preds[node_id], get, succeeded),
             successors=plan.succs[node_id],
             deadline=deadline,
+            depth=depth,
         )
 
     # -- worker side ------------------------------------------------------------------------
@@ -566,6 +756,13 @@ class Coordinator:
         return moved
 
 
+def _has_output(record: ExecutionRecord, action: NodeFinished) -> bool:
+    """Succeeded, or failed with a default output standing in (``execute_with_defaults``)."""
+    if action.state is NodeState.SUCCEEDED:
+        return True
+    return action.state is NodeState.FAILED and record.nodes[action.node_id].output is not None
+
+
 def _pid() -> int:
     import os
 
@@ -573,9 +770,15 @@ def _pid() -> int:
 
 
 def _dumps(value: Any) -> str:
-    import json
-
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+    try:
+        clean: dict[str, Any] = json_copy(dict(inputs or {}))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"workflow inputs must be JSON values: {e}") from None
+    return clean
 
 
 def event_dict(type_: str, eid: str, workflow_id: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -52,9 +52,13 @@ class CeleryDispatcher:
         for signature in signatures:
             signature.apply_async(ignore_result=True)
 
-    def start(self, execution_id: str) -> None:
+    def start(self, execution_id: str, delay: float = 0.0) -> None:
         self.app.send_task(
-            "oxify.start", args=(execution_id,), queue=ORCHESTRATOR_QUEUE, ignore_result=True
+            "oxify.start",
+            args=(execution_id,),
+            queue=ORCHESTRATOR_QUEUE,
+            ignore_result=True,
+            countdown=delay if delay > 0 else None,
         )
 
     def revoke(self, execution_id: str, attempts: list[tuple[str, int]]) -> None:

@@ -366,16 +366,7 @@ class Machine:
         every node that failed, was cancelled or had not finished, the nodes in ``rerun``,
         and everything downstream of those run again (with fresh attempt numbers)."""
         plan = self.plan
-        redo: set[str] = set(rerun)
-        for nid, rec in record.nodes.items():
-            if _must_redo(rec):
-                redo.add(nid)
-        stack = list(redo)
-        while stack:
-            for s in plan.succs[stack.pop()]:
-                if s not in redo:
-                    redo.add(s)
-                    stack.append(s)
+        redo = self.restart_set(record, rerun)
         for nid in redo:
             rec = record.nodes[nid]
             record.nodes[nid] = NodeRecord(attempts=rec.attempts)
@@ -401,6 +392,20 @@ class Machine:
             ready = [n for n in plan.order if n in redo and record.pending_preds[n] == 0]
             self._decide_all(record, ready, now, actions)
         return actions
+
+    def restart_set(self, record: ExecutionRecord, rerun: Iterable[str] = ()) -> set[str]:
+        """The nodes :meth:`restart` runs again (the others keep state and output)."""
+        redo: set[str] = set(rerun)
+        for nid, rec in record.nodes.items():
+            if _must_redo(rec):
+                redo.add(nid)
+        stack = list(redo)
+        while stack:
+            for s in self.plan.succs[stack.pop()]:
+                if s not in redo:
+                    redo.add(s)
+                    stack.append(s)
+        return redo
 
     def fail(self, record: ExecutionRecord, error: str, now: float) -> list[Action]:
         """Fail the whole execution (for example, its time limit passed)."""

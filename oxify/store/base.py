@@ -10,7 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from oxify.checkpoints import Checkpoint
+
+CHILD_PREFIX = "child:"
+"""Outcome keys of finished child executions (``child:<execution id>``)."""
 
 ClaimStatus = Literal["ok", "stale", "busy"]
 """``ok``: run it; ``stale``: this attempt is not (or no longer) wanted; ``busy``: another
@@ -97,6 +103,23 @@ class NewExecution:
     deadline: float | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    library_json: str = ""
+    """The sub-workflows the definition loads from files (path → workflow), as JSON."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """Outputs recorded already (a replay reuses those of the execution it replays)."""
+
+
+@dataclass(frozen=True)
+class CheckpointRequest:
+    """Take a checkpoint in the same atomic commit: the committed record and a reference to
+    every stored output. ``event`` is the ``checkpoint.created`` event, whose
+    ``"checkpoint_id"`` the store fills in; the newest ``keep`` checkpoints are kept."""
+
+    reason: str
+    created_at: float
+    workflow_hash: str
+    keep: int
+    event: dict[str, Any]
 
 
 @dataclass
@@ -112,6 +135,15 @@ class Commit:
     dispatched: dict[str, Dispatched] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     terminal: bool = False
+    checkpoint: CheckpointRequest | None = None
+    reset: bool = False
+    """A restart (resume from a checkpoint): ``outputs`` replace every stored output, the
+    cancel and pause requests are cleared, and a finished execution's keys stop expiring."""
+    deadline: float | None = None
+    """With ``reset``: the execution's new time limit (seconds since the epoch)."""
+    definition: tuple[str, str, str] | None = None
+    """A new definition to pin the execution to: ``(workflow json, library json, hash)``
+    (a resume with ``allow_changed``)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +161,11 @@ class Snapshot:
     """The store's clock when the snapshot was taken."""
     outcomes: list[Outcome] = field(default_factory=list)
     """Outcomes reported by workers and not yet applied."""
+    pause: str | None = None
+    """A pause request (its reason), until the execution is resumed."""
+    children: list[dict[str, Any]] = field(default_factory=list)
+    """Child executions that finished and whose results are not yet applied (consume them
+    with ``("child:<id>", 0)`` in :attr:`Commit.consumed`)."""
 
 
 @dataclass(frozen=True)
@@ -227,6 +264,31 @@ class StateStore(Protocol):
         ...
 
     def request_cancel(self, execution_id: str, reason: str) -> bool: ...
+
+    def request_pause(self, execution_id: str, reason: str) -> bool:
+        """Ask a running execution to pause; False if a pause is requested already."""
+        ...
+
+    def clear_pause(self, execution_id: str) -> bool:
+        """Withdraw the pause request; False if there was none."""
+        ...
+
+    def library_json(self, execution_id: str) -> str:
+        """The sub-workflow library of the definition (``""`` for none)."""
+        ...
+
+    def child_finished(self, execution_id: str, child_id: str, result: dict[str, Any]) -> bool:
+        """Record, once, that child execution ``child_id`` of ``execution_id`` ended with
+        ``result``; False if it was recorded already or the parent is finished."""
+        ...
+
+    def checkpoints(self, execution_id: str) -> list[Checkpoint]:
+        """The execution's checkpoints, oldest first (``outputs`` hold stored references)."""
+        ...
+
+    def checkpoint_outputs(self, execution_id: str, checkpoint: Checkpoint) -> dict[str, Any]:
+        """The outputs a checkpoint refers to, decoded (the values keep being shared)."""
+        ...
 
     def begin_drive(self, execution_id: str, token: str, ttl: float) -> bool:
         """Single-flight: True if ``token`` now holds the execution's drive lock (for

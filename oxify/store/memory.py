@@ -19,8 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from oxify.checkpoints import Checkpoint
 from oxify.errors import ExecutionError
 from oxify.store.base import (
+    CHILD_PREFIX,
+    CheckpointRequest,
     Claim,
     ClaimResult,
     Commit,
@@ -71,6 +74,13 @@ class _Execution:
     inputs: str
     workflow: str
     cancel: str | None = None
+    pause: str | None = None
+    library: str = ""
+    children: dict[str, str] = field(default_factory=dict)
+    child_outcomes: dict[str, str] = field(default_factory=dict)
+    checkpoints: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    """(id, metadata json, node → output reference), oldest first."""
+    cpseq: int = 0
     attempts: dict[str, Dispatched] = field(default_factory=dict)
     settled: dict[str, int] = field(default_factory=dict)
     """Node → attempt already applied by an orchestrator (never run again)."""
@@ -161,7 +171,12 @@ class MemoryStore:
                 record=_dumps(new.record),
                 inputs=_dumps(new.inputs),
                 workflow=new.workflow_json,
+                library=new.library_json,
             )
+            for node_id, value in new.outputs.items():
+                ex.outputs[node_id], extra = encode_output(value)
+                for digest, blob in extra.items():
+                    ex.blobs.setdefault(digest, blob)
             self._executions[eid] = ex
             self._append(ex, [_dumps(e) for e in new.events])
             self._created[eid] = ex.created_at
@@ -179,6 +194,11 @@ class MemoryStore:
                 raise ExecutionError(f"no execution with id {execution_id}")
             return ex.workflow
 
+    def library_json(self, execution_id: str) -> str:
+        with self._cond:
+            ex = self._get(execution_id)
+            return "" if ex is None else ex.library
+
     def load(self, execution_id: str) -> Snapshot:
         with self._cond:
             ex = self._get(execution_id)
@@ -194,6 +214,8 @@ class MemoryStore:
                 cancel=ex.cancel,
                 now=time.time(),
                 outcomes=[Outcome.from_json(text) for _, text in ex.outcomes.values()],
+                pause=ex.pause,
+                children=[json.loads(text) for text in ex.child_outcomes.values()],
             )
 
     def commit(self, execution_id: str, version: int, commit: Commit, ttl: float | None) -> bool:
@@ -217,10 +239,20 @@ class MemoryStore:
             ex.version += 1
             ex.record = record
             ex.state = commit.state
+            if commit.reset:
+                ex.outputs.clear()
+                ex.cancel = ex.pause = None
+                ex.expires_at = None
+                ex.deadline = commit.deadline
+            if commit.definition is not None:
+                ex.workflow, ex.library, ex.workflow_hash = commit.definition
             ex.outputs.update(outputs)
             for digest, blob in blobs.items():
                 ex.blobs.setdefault(digest, blob)
             for node_id, attempt in commit.consumed:
+                if node_id.startswith(CHILD_PREFIX):
+                    ex.child_outcomes.pop(node_id[len(CHILD_PREFIX) :], None)
+                    continue
                 current = ex.outcomes.get(node_id)
                 if current is not None and current[0] == attempt:
                     del ex.outcomes[node_id]
@@ -231,12 +263,66 @@ class MemoryStore:
                 ex.attempts[node_id] = Dispatched(int(d.attempt), float(d.due))
                 ex.settled.pop(node_id, None)
             self._append(ex, events)
+            if commit.checkpoint is not None:
+                self._checkpoint(ex, commit.checkpoint, commit.record)
             if commit.terminal:
                 if ttl:
                     ex.expires_at = time.time() + ttl
                     heapq.heappush(self._expiries, (ex.expires_at, execution_id))
                 self._active.pop(execution_id, None)
             else:
+                self._active[execution_id] = time.time()
+            return True
+
+    def _checkpoint(self, ex: _Execution, cp: CheckpointRequest, record: dict[str, Any]) -> None:
+        ex.cpseq += 1
+        cid = str(ex.cpseq)
+        meta = {
+            "reason": cp.reason,
+            "created_at": cp.created_at,
+            "workflow_hash": cp.workflow_hash,
+            "record": record,
+        }
+        ex.checkpoints.append((cid, _dumps(meta), dict(ex.outputs)))
+        del ex.checkpoints[: max(0, len(ex.checkpoints) - cp.keep)]
+        self._append(ex, [_dumps(cp.event).replace("__CHECKPOINT_ID__", cid)])
+
+    def checkpoints(self, execution_id: str) -> list[Checkpoint]:
+        with self._cond:
+            ex = self._get(execution_id)
+            kept = [] if ex is None else list(ex.checkpoints)
+        out = []
+        for cid, meta_json, refs in kept:
+            meta = json.loads(meta_json)
+            out.append(
+                Checkpoint(
+                    cid,
+                    execution_id,
+                    meta["created_at"],
+                    meta["reason"],
+                    meta["workflow_hash"],
+                    meta["record"],
+                    refs,
+                )
+            )
+        return out
+
+    def checkpoint_outputs(self, execution_id: str, checkpoint: Checkpoint) -> dict[str, Any]:
+        with self._cond:
+            ex = self._get(execution_id)
+            return {n: self._decode(ex, v) for n, v in checkpoint.outputs.items()}
+
+    def child_finished(self, execution_id: str, child_id: str, result: dict[str, Any]) -> bool:
+        text = _dumps(result)
+        with self._cond:
+            ex = self._get(execution_id)
+            if ex is None or ex.state in ("completed", "failed", "cancelled"):
+                return False
+            if child_id in ex.children:
+                return False
+            ex.children[child_id] = text
+            ex.child_outcomes[child_id] = text
+            if execution_id in self._active:
                 self._active[execution_id] = time.time()
             return True
 
@@ -299,7 +385,7 @@ class MemoryStore:
         self, execution_id: str, outcome: Outcome, worker: str, text: str, blobs: dict[str, str]
     ) -> bool:
         ex = self._get(execution_id)
-        if ex is None or ex.state != "running":
+        if ex is None or ex.state not in ("running", "paused"):
             return False
         node_id, attempt = outcome.node_id, outcome.attempt
         d = ex.attempts.get(node_id)
@@ -393,6 +479,24 @@ class MemoryStore:
             event["seq"] = i
             out.append(StoredEvent(_cursor(i + 1), event))
         return out
+
+    def request_pause(self, execution_id: str, reason: str) -> bool:
+        with self._cond:
+            ex = self._get(execution_id)
+            if ex is None:
+                raise ExecutionError(f"no execution with id {execution_id}")
+            if ex.pause is not None:
+                return False
+            ex.pause = reason
+            return True
+
+    def clear_pause(self, execution_id: str) -> bool:
+        with self._cond:
+            ex = self._get(execution_id)
+            if ex is None or ex.pause is None:
+                return False
+            ex.pause = None
+            return True
 
     def request_cancel(self, execution_id: str, reason: str) -> bool:
         with self._cond:

@@ -13,7 +13,13 @@ Per execution (one Redis Cluster slot, thanks to the hash tag):
 ``outputs``    hash    node → ``=<json>`` inline, or ``@<sha256>`` for a large value
 ``blobs``      hash    sha256 → JSON of a large output (stored once per execution)
 ``events``     stream  the event log (fields ``seq`` and ``e``)
+``library``    string  sub-workflows the definition loaded from files (JSON, if any)
+``children``   hash    child execution id → its result (composite nodes)
+``checkpoints`` hash   checkpoint id → record and metadata; ``<id>:o`` → output refs
+``cplist``     list    checkpoint ids, oldest first (pruned to ``max_checkpoints``)
 =============  ======  ==============================================================
+
+Outcomes of finished child executions sit in ``outcomes`` under ``child:<id>``.
 
 Global: ``oxify:executions`` (zset by creation time), ``oxify:active`` (zset of running
 executions by last progress), ``oxify:idem:<key>`` (idempotency keys). These indexes are
@@ -29,8 +35,10 @@ from typing import Any, cast
 
 import redis
 
+from oxify.checkpoints import Checkpoint
 from oxify.errors import ExecutionError, OxifyError
 from oxify.store.base import (
+    CHILD_PREFIX,
     Claim,
     ClaimResult,
     ClaimStatus,
@@ -55,6 +63,10 @@ _PARTS = (
     "outputs",
     "blobs",
     "events",
+    "library",
+    "children",
+    "checkpoints",
+    "cplist",
 )
 EXECUTIONS = "oxify:executions"
 ACTIVE = "oxify:active"
@@ -86,6 +98,7 @@ class RedisStore:
         self._renew = self.redis.register_script(_script("renew"))
         self._report = self.redis.register_script(_script("report"))
         self._drive = self.redis.register_script(_script("drive"))
+        self._child = self.redis.register_script(_script("child"))
 
     # -- plumbing ---------------------------------------------------------------------------
     @staticmethod
@@ -139,7 +152,9 @@ class RedisStore:
                 if existing is not None and self.exists(existing):
                     return existing, False
                 self.redis.set(idem, eid)
-        keys = self._keys(eid, "meta", "record", "inputs", "workflow", "events")
+        keys = self._keys(
+            eid, "meta", "record", "inputs", "workflow", "events", "outputs", "blobs", "library"
+        )
         args: list[Any] = [
             _dumps(new.record),
             _dumps(new.inputs),
@@ -150,8 +165,18 @@ class RedisStore:
             new.record["state"],
             json.loads(new.workflow_json).get("metadata", {}).get("name", "workflow"),
             _dumps(new.config),
-            *(_dumps(e) for e in new.events),
+            new.library_json,
         ]
+        blobs: dict[str, str] = {}
+        args.append(len(new.outputs))
+        for node_id, value in new.outputs.items():
+            field, extra = encode_output(value)
+            blobs.update(extra)
+            args += [node_id, field]
+        args.append(len(blobs))
+        for digest, text in blobs.items():
+            args += [digest, text]
+        args += [_dumps(e) for e in new.events]
         created = bool(self._create(keys=keys, args=args))
         if not created:
             raise ExecutionError(f"execution {eid} exists already")
@@ -170,6 +195,9 @@ class RedisStore:
             raise ExecutionError(f"no execution with id {execution_id}")
         return text
 
+    def library_json(self, execution_id: str) -> str:
+        return cast(str | None, self.redis.get(self.key(execution_id, "library"))) or ""
+
     def load(self, execution_id: str) -> Snapshot:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hgetall(self.key(execution_id, "meta"))
@@ -180,6 +208,7 @@ class RedisStore:
         meta, record, inputs, outcomes, (seconds, micros) = pipe.execute()
         if not meta or record is None:
             raise ExecutionError(f"no execution with id {execution_id}")
+        reported, children = _split_outcomes(outcomes)
         return Snapshot(
             version=int(meta["version"]),
             record=json.loads(record),
@@ -189,20 +218,32 @@ class RedisStore:
             deadline=float(meta["deadline"]) if meta.get("deadline") else None,
             cancel=meta.get("cancel"),
             now=seconds + micros / 1_000_000,
-            outcomes=[Outcome.from_json(v.split("|", 1)[1]) for v in outcomes.values()],
+            outcomes=reported,
+            pause=meta.get("pause"),
+            children=children,
         )
 
     def commit(self, execution_id: str, version: int, commit: Commit, ttl: int | None) -> bool:
         keys = self._keys(
-            execution_id, "meta", "record", "outputs", "outcomes", "attempts", "events", "blobs"
+            execution_id,
+            "meta",
+            "record",
+            "outputs",
+            "outcomes",
+            "attempts",
+            "events",
+            "blobs",
+            "checkpoints",
+            "cplist",
         )
-        keys += self._keys(execution_id, "inputs", "workflow", "claims")
+        keys += self._keys(execution_id, "inputs", "workflow", "claims", "library", "children")
         args: list[Any] = [
             version,
             _dumps(commit.record),
             commit.state,
             int(ttl or 0),
             1 if commit.terminal else 0,
+            _reset_flag(commit),
         ]
         blobs: dict[str, str] = {}
         args.append(len(commit.outputs))
@@ -221,6 +262,22 @@ class RedisStore:
         args.append(len(blobs))
         for digest, text in blobs.items():
             args += [digest, text]
+        cp = commit.checkpoint
+        if cp is None:
+            args.append(0)
+        else:
+            cp_meta = {
+                "reason": cp.reason,
+                "created_at": cp.created_at,
+                "workflow_hash": cp.workflow_hash,
+                "record": commit.record,
+            }
+            event = _dumps(cp.event)
+            args += [1, _dumps(cp_meta), cp.keep, event]
+        if commit.definition is None:
+            args.append(0)
+        else:
+            args += [1, *commit.definition]
         if commit.terminal:
             ok = bool(self._commit(keys=keys, args=args))
             if ok:
@@ -230,7 +287,7 @@ class RedisStore:
         # execution still listed, so a finished one never comes back)
         pipe = self.redis.pipeline(transaction=False)
         self._commit(keys=keys, args=args, client=pipe)
-        pipe.zadd(ACTIVE, {execution_id: time.time()}, xx=True)
+        pipe.zadd(ACTIVE, {execution_id: time.time()}, xx=not commit.reset)
         return bool(pipe.execute()[0])
 
     # -- node attempts ----------------------------------------------------------------------
@@ -279,7 +336,46 @@ class RedisStore:
 
     def outcomes(self, execution_id: str) -> list[Outcome]:
         raw = cast(dict[str, str], self.redis.hgetall(self.key(execution_id, "outcomes")))
-        return [Outcome.from_json(v.split("|", 1)[1]) for v in raw.values()]
+        return _split_outcomes(raw)[0]
+
+    def child_finished(self, execution_id: str, child_id: str, result: dict[str, Any]) -> bool:
+        keys = self._keys(execution_id, "meta", "children", "outcomes")
+        pipe = self.redis.pipeline(transaction=False)
+        self._child(keys=keys, args=[child_id, _dumps(result)], client=pipe)
+        pipe.zadd(ACTIVE, {execution_id: time.time()}, xx=True)
+        return bool(pipe.execute()[0])
+
+    def checkpoints(self, execution_id: str) -> list[Checkpoint]:
+        ids = cast(list[str], self.redis.lrange(self.key(execution_id, "cplist"), 0, -1))
+        if not ids:
+            return []
+        fields = [f for cid in ids for f in (cid, f"{cid}:o")]
+        values = cast(
+            list[str | None], self.redis.hmget(self.key(execution_id, "checkpoints"), fields)
+        )
+        out: list[Checkpoint] = []
+        for n, cid in enumerate(ids):
+            meta, refs = values[2 * n], values[2 * n + 1]
+            if meta is None or refs is None:
+                continue  # pruned meanwhile
+            data = json.loads(meta)
+            flat = json.loads(refs)
+            pairs = dict(zip(flat[::2], flat[1::2], strict=True)) if isinstance(flat, list) else {}
+            out.append(
+                Checkpoint(
+                    cid,
+                    execution_id,
+                    data["created_at"],
+                    data["reason"],
+                    data["workflow_hash"],
+                    data["record"],
+                    pairs,
+                )
+            )
+        return out
+
+    def checkpoint_outputs(self, execution_id: str, checkpoint: Checkpoint) -> dict[str, Any]:
+        return {n: self._decode(execution_id, f) for n, f in checkpoint.outputs.items()}
 
     def claims(self, execution_id: str) -> dict[str, Claim]:
         raw = cast(dict[str, str], self.redis.hgetall(self.key(execution_id, "claims")))
@@ -360,6 +456,15 @@ class RedisStore:
     def abort_drive(self, execution_id: str, token: str) -> None:
         self._drive_call(execution_id, "abort", token, 1.0)
 
+    def request_pause(self, execution_id: str, reason: str) -> bool:
+        meta = self.key(execution_id, "meta")
+        if not self.redis.exists(meta):
+            raise ExecutionError(f"no execution with id {execution_id}")
+        return bool(self.redis.hsetnx(meta, "pause", reason))
+
+    def clear_pause(self, execution_id: str) -> bool:
+        return bool(self.redis.hdel(self.key(execution_id, "meta"), "pause"))
+
     def request_cancel(self, execution_id: str, reason: str) -> bool:
         meta = self.key(execution_id, "meta")
         if not self.redis.exists(meta):
@@ -398,3 +503,22 @@ class RedisStore:
 
     def stalled(self, older_than: float) -> list[str]:
         return cast(list[str], self.redis.zrangebyscore(ACTIVE, "-inf", older_than))
+
+
+def _split_outcomes(raw: dict[str, str]) -> tuple[list[Outcome], list[dict[str, Any]]]:
+    """Node outcomes and finished-children results from the ``outcomes`` hash."""
+    outcomes: list[Outcome] = []
+    children: list[dict[str, Any]] = []
+    for field, value in raw.items():
+        text = value.split("|", 1)[1]
+        if field.startswith(CHILD_PREFIX):
+            children.append(json.loads(text))
+        else:
+            outcomes.append(Outcome.from_json(text))
+    return outcomes, children
+
+
+def _reset_flag(commit: Commit) -> str:
+    if not commit.reset:
+        return "0"
+    return "1" if commit.deadline is None else f"d{commit.deadline!r}"

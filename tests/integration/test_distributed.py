@@ -437,7 +437,7 @@ class _LosingDispatcher:
     ) -> None:
         self.lost += [t.node_id for t in tasks]
 
-    def start(self, execution_id: str) -> None:
+    def start(self, execution_id: str, delay: float = 0.0) -> None:
         self.lost.append("start")
 
     def revoke(self, execution_id: str, attempts: list[tuple[str, int]]) -> None:

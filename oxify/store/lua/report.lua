@@ -2,7 +2,8 @@
 -- only from the worker that holds it.
 -- KEYS: 1 meta, 2 attempts, 3 outcomes, 4 blobs, 5 claims
 -- ARGV: 1 node, 2 attempt, 3 worker, 4 outcome json, then (hash, blob json) pairs
-if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
+local st = redis.call('HGET', KEYS[1], 'state')
+if st ~= 'running' and st ~= 'paused' then return 0 end
 local d = redis.call('HGET', KEYS[2], ARGV[1])
 if not d or string.match(d, '^(%d+)|') ~= ARGV[2] or string.sub(d, -5) == '|done' then
   return 0
