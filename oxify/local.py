@@ -18,7 +18,7 @@ import random
 import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +45,7 @@ from oxify.errors import ConfigError, ExecutionError, OxifyError
 from oxify.events import Event
 from oxify.execution import ExecutionConfig, ExecutionResult, build_result, make_machine
 from oxify.hooks import Hooks
-from oxify.model.io import parse_workflow, workflow_to_data
+from oxify.model.io import load_workflow, parse_workflow, workflow_to_data
 from oxify.model.workflow import Workflow
 from oxify.nodes import composite
 from oxify.nodes.attempt import (
@@ -200,7 +200,7 @@ class Execution:
             with self._cond:
                 self._finished.set()
                 self._cond.notify_all()
-            self._engine._forget(self.id)
+            self._engine._forget(self.id, self._result)
             if self._on_done is not None:
                 self._on_done(self._result)
         return self._result
@@ -582,15 +582,27 @@ class Engine:
     def __post_init__(self) -> None:
         self.plans = PlanCache(self.plan_cache_size)
         self._executions: dict[str, Execution] = {}
+        self._results: OrderedDict[str, ExecutionResult] = OrderedDict()
         self._lock = threading.Lock()
+
+    def result(self, execution_id: str) -> ExecutionResult:
+        """The result of a finished execution (the newest 1,000 are kept), child
+        executions of composite nodes included."""
+        with self._lock:
+            result = self._results.get(execution_id)
+            running = execution_id in self._executions
+        if result is None:
+            state = "still running" if running else "unknown to this engine"
+            raise ExecutionError(f"execution {execution_id} is {state}")
+        return result
 
     def validate(self, workflow: Workflow | str | Path) -> ValidationReport:
         """Every problem of a workflow (errors and warnings), without running it."""
-        return validate(self._definition(workflow, None).workflow)
+        return validate(_root(workflow))
 
     def plan(self, workflow: Workflow | str | Path) -> Plan:
         """Validate (raising :class:`~oxify.errors.ValidationError`) and plan, with caching."""
-        wf = self._definition(workflow, None).workflow
+        wf = _root(workflow)
         if wf in self.plans:
             return self.plans.get(wf)
         ensure_valid(wf)
@@ -844,15 +856,24 @@ class Engine:
         if execution is not None:
             execution.cancel("parent cancelled it")
 
-    def _forget(self, execution_id: str) -> None:
+    def _forget(self, execution_id: str, result: ExecutionResult) -> None:
         with self._lock:
             self._executions.pop(execution_id, None)
+            self._results[execution_id] = result
+            while len(self._results) > 1000:
+                self._results.popitem(last=False)
 
     @staticmethod
     def _definition(workflow: WorkflowSource, base_dir: str | Path | None) -> Definition:
         if isinstance(workflow, Definition):
             return workflow
         return load_definition(workflow, base_dir)
+
+
+def _root(workflow: WorkflowSource) -> Workflow:
+    if isinstance(workflow, Definition):
+        return workflow.workflow
+    return workflow if isinstance(workflow, Workflow) else load_workflow(workflow)
 
 
 def _json_inputs(inputs: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ as subprocesses, a dedicated Redis database that must be empty) starts on first 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from oxify import Engine, ExecutionResult, Workflow
+from oxify.errors import ExecutionError
 from oxify.events import Event
 from oxify.nodes.registry import NodeRegistry
 from tests import plugins
@@ -36,6 +38,8 @@ class Runner:
     mode: str
     distributed: bool = False
     client: Any = field(default=None, repr=False)
+    _engine: Engine | None = field(default=None, repr=False)
+    _handles: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def run(
         self,
@@ -59,6 +63,87 @@ class Runner:
         engine = Engine(registry=registry or test_registry())
         callback = events.append if events is not None else None
         return engine.run(workflow, inputs or {}, on_event=callback, **options)
+
+    # -- executions that outlive one call (pause, resume, replay) ---------------------------
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine(registry=test_registry())
+        return self._engine
+
+    def start(
+        self, workflow: Workflow, inputs: Mapping[str, Any] | None = None, **options: Any
+    ) -> str:
+        """Start an execution in the background; returns its id."""
+        options.setdefault("mode", self.mode)
+        if self.distributed:
+            options.pop("max_concurrent_nodes", None)
+            return str(self.client.submit(workflow, inputs or {}, **options))
+        execution = self.engine.start(workflow, inputs or {}, **options)
+        self._handles[execution.id] = execution
+        return execution.id
+
+    def wait(self, execution_id: str, timeout: float = 60.0) -> ExecutionResult:
+        if self.distributed:
+            result: ExecutionResult = self.client.wait(execution_id, timeout=timeout)
+            return result
+        handle = self._handles.get(execution_id)
+        if handle is not None:
+            return handle.wait(timeout)
+        deadline = time.monotonic() + timeout  # a child execution: no handle
+        while True:
+            try:
+                return self.engine.result(execution_id)
+            except ExecutionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def state(self, execution_id: str) -> str:
+        if self.distributed:
+            return str(self.client.get(execution_id).state.value)
+        return self._handles[execution_id].state.value
+
+    def events(self, execution_id: str) -> list[Event]:
+        if self.distributed:
+            return list(self.client.events(execution_id, follow=False))
+        return self._handles[execution_id].event_log
+
+    def cancel(self, execution_id: str) -> None:
+        if self.distributed:
+            self.client.cancel(execution_id)
+        else:
+            self._handles[execution_id].cancel()
+
+    def pause(self, execution_id: str) -> None:
+        if self.distributed:
+            self.client.pause(execution_id)
+        else:
+            self._handles[execution_id].pause()
+
+    def resume(self, execution_id: str, **options: Any) -> None:
+        if self.distributed:
+            self.client.resume(execution_id, **options)
+        else:
+            self._handles[execution_id] = self.engine.resume(execution_id, **options)
+
+    def replay(
+        self,
+        execution_id: str,
+        from_node: str,
+        inputs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> str:
+        if self.distributed:
+            return str(self.client.replay(execution_id, from_node, inputs, **options))
+        execution = self.engine.replay(execution_id, from_node, inputs, **options)
+        self._handles[execution.id] = execution
+        return execution.id
+
+    def checkpoints(self, execution_id: str) -> list[dict[str, Any]]:
+        if self.distributed:
+            return list(self.client.checkpoints(execution_id))
+        return self.engine.checkpoint_list(execution_id)
 
     def embedded_only(self, why: str) -> None:
         if self.distributed:
@@ -105,5 +190,5 @@ def client(cluster: Cluster) -> Any:
 def runner(request: pytest.FixtureRequest) -> Runner:
     template: Runner = request.param
     if not template.distributed:
-        return template
+        return Runner(template.name, template.mode)
     return Runner(template.name, template.mode, True, request.getfixturevalue("client"))

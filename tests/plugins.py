@@ -36,6 +36,8 @@ def count(ctx: NodeContext) -> Any:
     options = ctx.config.config or {}
     r = _redis()
     r.rpush(f"oxify-test:calls:{ctx.execution_id}:{ctx.node.id}", ctx.attempt)
+    if options.get("tally"):  # a count across executions (children, replays)
+        r.rpush(f"oxify-test:tally:{options['tally']}", ctx.render_value(options.get("mark", "")))
     r.set(f"oxify-test:pid:{ctx.execution_id}:{ctx.node.id}", os.getpid())
     deadline = time.monotonic() + float(options.get("seconds", 0))
     while time.monotonic() < deadline and not ctx.cancelled():
@@ -54,6 +56,11 @@ def suicide(ctx: NodeContext) -> Any:
 def calls(execution_id: str, node_id: str) -> list[int]:
     """The attempts ``test.count`` saw for a node."""
     return [int(a) for a in _redis().lrange(f"oxify-test:calls:{execution_id}:{node_id}", 0, -1)]
+
+
+def tally(name: str) -> list[Any]:
+    """What ``test.count`` nodes with ``tally: name`` recorded (their ``mark``), in order."""
+    return list(_redis().lrange(f"oxify-test:tally:{name}", 0, -1))
 
 
 def register(registry: NodeRegistry) -> None:

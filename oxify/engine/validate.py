@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from oxify.engine.composite_checks import check_composite
 from oxify.engine.conditions import parse_condition
 from oxify.engine.plan import Plan, build_plan, find_cycle
 from oxify.engine.templates import references
@@ -366,6 +367,10 @@ class _Checker:
 
     def kind_rules(self, node: Node) -> None:
         kind = node.kind
+        if kind.type in ("Loop", "TryCatch", "SubWorkflow", "Parallel"):
+            check_composite(
+                node, self.npath(node, ".kind.config"), self.require, self.issues.append
+            )
         if isinstance(kind, LlmKind):
             c = kind.config
             self.require(node, bool(c.provider.strip()), "provider", "provider is empty")
@@ -466,12 +471,6 @@ class _Checker:
                     f"count must not be negative, got {lt.count}",
                 )
         elif isinstance(kind, SubWorkflowKind):
-            self.require(
-                node,
-                bool(kind.config.workflow_path.strip()),
-                "workflow_path",
-                "workflow_path is empty",
-            )
             for key, mapping in kind.config.input_mappings.items():
                 self.template(node, mapping, f"input_mappings.{key}")
         elif isinstance(kind, ParallelKind):

@@ -249,9 +249,7 @@ def test_continue_on_error_join_with_a_failed_dependency_is_skipped(runner):
     assert result.node("join").skip_reason == "upstream_failed"
 
 
-@pytest.mark.parametrize(
-    "kind", ["LLM", "Retriever", "Code", "Tool", "Approval", "Form", "Vision"]
-)
+@pytest.mark.parametrize("kind", ["LLM", "Retriever", "Code", "Tool", "Approval", "Form", "Vision"])
 def test_kinds_without_executor_fail_clearly(runner, kind):
     configs = {
         "LLM": {"provider": "openai", "model": "gpt-4o", "prompt_template": "hi"},
