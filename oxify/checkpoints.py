@@ -225,7 +225,8 @@ class MemoryCheckpointStore:
                 refs[node_id] = digest
             seq = self._seq.get(execution_id, 0) + 1
             self._seq[execution_id] = seq
-            cp = Checkpoint(str(seq), execution_id, created_at, reason, workflow_hash, record, refs)
+            frozen = json.loads(_dumps(record))  # the caller goes on changing its record
+            cp = Checkpoint(str(seq), execution_id, created_at, reason, workflow_hash, frozen, refs)
             kept = self._checkpoints.setdefault(execution_id, [])
             kept.append(cp)
             del kept[: max(0, len(kept) - keep)]

@@ -45,6 +45,24 @@ def count(ctx: NodeContext) -> Any:
     return ctx.render_value(options.get("output", ctx.node.id))
 
 
+def gate(ctx: NodeContext) -> Any:
+    """Fails (not retryable) while the gate ``name`` is closed (see :func:`open_gate`),
+    else returns ``output``; each call is tallied under ``tally`` like ``test.count``."""
+    from oxify.errors import NodeError
+
+    options = ctx.config.config or {}
+    r = _redis()
+    if options.get("tally"):
+        r.rpush(f"oxify-test:tally:{options['tally']}", ctx.node.id)
+    if not r.exists(f"oxify-test:gate:{options['name']}"):
+        raise NodeError(f"gate {options['name']} is closed")
+    return ctx.render_value(options.get("output", "open"))
+
+
+def open_gate(name: str) -> None:
+    _redis().set(f"oxify-test:gate:{name}", 1)
+
+
 def suicide(ctx: NodeContext) -> Any:
     """A poison node: kills the process that runs it (run it only on a prefork pool)."""
     import signal
@@ -68,3 +86,4 @@ def register(registry: NodeRegistry) -> None:
     registry.register_custom("test.object", not_json)
     registry.register_custom("test.count", count)
     registry.register_custom("test.suicide", suicide)
+    registry.register_custom("test.gate", gate)

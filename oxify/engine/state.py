@@ -161,11 +161,11 @@ class ExecutionRecord:
             "finished_at": self.finished_at,
             "error": self.error,
             "failed_nodes": list(self.failed_nodes),
-            "parent": self.parent,
+            "parent": dict(self.parent) if self.parent is not None else None,
             "depth": self.depth,
             "paused_at": self.paused_at,
-            "pending_preds": self.pending_preds,
-            "level_remaining": self.level_remaining,
+            "pending_preds": dict(self.pending_preds),
+            "level_remaining": list(self.level_remaining),
             "nodes": {n: r.to_dict(with_output=with_outputs) for n, r in self.nodes.items()},
         }
         if with_outputs:
