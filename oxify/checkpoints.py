@@ -121,6 +121,8 @@ class SavedExecution:
     workflow_hash: str
     inputs: dict[str, Any]
     config: dict[str, Any]
+    source: str | None = None
+    """The workflow file it was started from (``oxify resume`` checks it for changes)."""
 
 
 class CheckpointStore(Protocol):

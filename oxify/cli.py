@@ -8,6 +8,7 @@ one line per problem on stderr, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -134,24 +135,49 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from oxify.local import Engine
-    from oxify.progress import Progress
 
     if args.distributed:
         from oxify.cli_distributed import run_distributed
 
         return run_distributed(args)
+    from oxify.checkpoints import FileCheckpointStore
+    from oxify.config import state_dir
+    from oxify.definition import load_definition
+
     inputs = read_inputs(args)
     config = config_from(args)
-    workflow = load_workflow(args.file)
-    engine = Engine()
-    show = not args.json and not args.quiet and (args.progress or sys.stderr.isatty())
-    progress = (
-        Progress.for_workflow(workflow, sys.stderr, live=sys.stderr.isatty()) if show else None
+    definition = load_definition(args.file)
+    engine = Engine(checkpoints=FileCheckpointStore(state_dir()))
+    progress = make_progress(args, definition.workflow)
+    execution = engine.start(
+        definition, inputs, config, on_event=progress.on_event if progress else None
     )
-    result = engine.run(workflow, inputs, config, on_event=progress.on_event if progress else None)
+    return finish_embedded(execution, progress, args.json)
+
+
+def make_progress(args: argparse.Namespace, workflow: Any) -> Any:
+    """A progress display on stderr when one is wanted (a terminal, or --progress)."""
+    from oxify.progress import Progress
+
+    show = not args.json and not args.quiet and (args.progress or sys.stderr.isatty())
+    return Progress.for_workflow(workflow, sys.stderr, live=sys.stderr.isatty()) if show else None
+
+
+def finish_embedded(execution: Any, progress: Any, as_json: bool) -> int:
+    """Wait for an embedded execution (Ctrl-C cancels it; ``oxify resume ID`` continues
+    it), print the result, return the exit code."""
+    try:
+        while not execution.done():
+            with contextlib.suppress(TimeoutError):
+                execution.wait(0.2)
+    except KeyboardInterrupt:
+        execution.cancel("interrupted")
+        execution.wait()
+        print(f"oxify: interrupted; continue with: oxify resume {execution.id}", file=sys.stderr)
+    result = execution.wait()
     if progress is not None:
         progress.close()
-    if args.json:
+    if as_json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         print_result(result)
@@ -213,8 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     from oxify.cli_distributed import add_commands
+    from oxify.cli_durable import add_durable_commands
 
     add_commands(sub)
+    add_durable_commands(sub)
     return parser
 
 
@@ -245,7 +273,28 @@ def add_execution_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--continue-on-error",
         action="store_true",
-        help="a failed node does not fail the run; its dependents are skipped",
+        help="a failed node does not fail the run; its dependents are skipped (see "
+        "--on-upstream-failure)",
+    )
+    p.add_argument(
+        "--on-upstream-failure",
+        choices=("skip", "execute_with_defaults", "fail_immediately"),
+        default="skip",
+        help="with --continue-on-error, what happens to dependents of a failed node: skip "
+        "them (default), run them on the failed node's default_output, or fail the run",
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="FREQ",
+        default="never",
+        help="checkpoint frequency: never (default), every_level, every_n_levels:N, "
+        "every_n_nodes:N",
+    )
+    p.add_argument(
+        "--max-checkpoints", type=int, metavar="N", help="checkpoints kept per execution (10)"
+    )
+    p.add_argument(
+        "--max-depth", type=int, metavar="N", help="how deep sub-workflows may nest (16)"
     )
 
 
@@ -253,7 +302,16 @@ def config_from(args: argparse.Namespace) -> Any:
     """The ExecutionConfig that the options ask for."""
     from oxify.execution import ExecutionConfig
 
-    options: dict[str, Any] = {"mode": args.mode, "continue_on_error": args.continue_on_error}
+    options: dict[str, Any] = {
+        "mode": args.mode,
+        "continue_on_error": args.continue_on_error,
+        "on_upstream_failure": args.on_upstream_failure,
+        "checkpoint_frequency": args.checkpoint,
+    }
+    if args.max_checkpoints is not None:
+        options["max_checkpoints"] = args.max_checkpoints
+    if args.max_depth is not None:
+        options["max_depth"] = args.max_depth
     if getattr(args, "max_concurrency", None) is not None:
         options["max_concurrent_nodes"] = args.max_concurrency
     if args.timeout is not None:
@@ -274,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         _print_issues(errors, sys.stderr)
         n = len(errors)
         plural = "s" if n != 1 else ""
-        print(f"oxify: error: {args.file}: invalid workflow ({n} problem{plural})", file=sys.stderr)
+        where = getattr(args, "file", None) or getattr(args, "workflow", None) or "workflow"
+        print(f"oxify: error: {where}: invalid workflow ({n} problem{plural})", file=sys.stderr)
         return EXIT_USAGE
     except (WorkflowError, ConfigError, UsageError) as e:
         print(f"oxify: error: {e}", file=sys.stderr)

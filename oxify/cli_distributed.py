@@ -56,26 +56,20 @@ def _finish(result: Any, as_json: bool) -> int:
 
 def run_distributed(args: argparse.Namespace) -> int:
     """``oxify run FILE --distributed``: submit, watch, print the result."""
-    from oxify.model.io import load_workflow
-
     inputs = read_inputs(args)
     config = config_from(args)
-    workflow = load_workflow(args.file)
     client = _client(args)
-    execution_id = client.submit(workflow, inputs, config)
+    execution_id = client.submit(args.file, inputs, config)
     show = not args.json and not args.quiet and (args.progress or sys.stderr.isatty())
     result = _watch(client, execution_id, quiet=not show)
     return _finish(result, args.json)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from oxify.model.io import load_workflow
-
     inputs = read_inputs(args)
     config = config_from(args)
-    workflow = load_workflow(args.file)
     client = _client(args)
-    execution_id = client.submit(workflow, inputs, config, idempotency_key=args.idempotency_key)
+    execution_id = client.submit(args.file, inputs, config, idempotency_key=args.idempotency_key)
     if args.wait:
         result = _watch(client, execution_id, quiet=args.json or not sys.stderr.isatty())
         return _finish(result, args.json)

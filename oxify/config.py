@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from oxify.errors import ConfigError
 
@@ -88,3 +89,14 @@ def load_plugins(registry: object, modules: tuple[str, ...]) -> None:
         if not callable(register):
             raise ConfigError(f"OXIFY_PLUGINS: {name} has no register(registry) function")
         register(registry)
+
+
+def state_dir() -> Path:
+    """Where the ``oxify`` command keeps embedded executions and their checkpoints (for
+    ``oxify resume`` and ``oxify replay``): ``OXIFY_STATE_DIR``, else
+    ``$XDG_STATE_HOME/oxify``, else ``~/.local/state/oxify``."""
+    explicit = os.environ.get("OXIFY_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "oxify"

@@ -108,6 +108,8 @@ class Definition:
 
     workflow: Workflow
     library: Mapping[str, Workflow] = field(default_factory=dict)
+    source: str | None = field(default=None, compare=False)
+    """The top-level workflow file, when it was loaded from one (absolute path)."""
 
     @cached_property
     def hash(self) -> str:
@@ -169,12 +171,14 @@ def load_definition(
     a path, else the current directory. A missing or broken file is a
     :class:`~oxify.errors.WorkflowLoadError` naming it.
     """
+    origin: str | None = None
     if isinstance(source, Workflow):
         root = source
         base = Path(base_dir) if base_dir is not None else Path.cwd()
     else:
         root = load_workflow(source)
-        base = Path(base_dir) if base_dir is not None else Path(source).resolve().parent
+        origin = str(Path(source).resolve())
+        base = Path(base_dir) if base_dir is not None else Path(origin).parent
     library: dict[str, Workflow] = {}
     todo = list(_paths_in(root))
     while todo:
@@ -186,4 +190,4 @@ def load_definition(
             raise WorkflowLoadError(f"sub-workflow file {rel} not found (looked at {target})")
         library[rel] = load_workflow(target)
         todo.extend(_paths_in(library[rel]))
-    return Definition(root, library)
+    return Definition(root, library, origin)

@@ -894,4 +894,5 @@ def _saved(
         workflow_hash=definition.hash,
         inputs=inputs,
         config=cfg.model_dump(),
+        source=definition.source,
     )

@@ -246,6 +246,8 @@ class _Checker:
 
     def unknown_fields(self, node: Node) -> None:
         for path in _extras(node, ""):
+            if _EXTENSION.match(path):
+                continue
             field_name = path.rsplit(".", 1)[1]
             where = f" in {node.kind.type} config" if path.startswith(".kind.config") else ""
             self.add(
@@ -539,6 +541,13 @@ class _Checker:
         self.document_fields()
         self.nodes()
         return self.issues
+
+
+_EXTENSION = re.compile(
+    r"^(\.queue|\.default_output|\.kind\.config\.(loop_type\.(body|workflow_path)"
+    r"|try_body|catch_body|finally_body|workflow|tasks\[\d+\]\.body))$"
+)
+"""Node fields oxify adds to the OxiFY format (so they draw no unknown-field warning)."""
 
 
 def _extras(model: BaseModel, path: str) -> list[str]:
