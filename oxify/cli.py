@@ -31,7 +31,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-class UsageError(Exception):
+class UsageError(ConfigError):
     """A bad command-line argument (exit code 2)."""
 
 
@@ -147,12 +147,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = read_inputs(args)
     config = config_from(args)
     definition = load_definition(args.file)
-    engine = Engine(checkpoints=FileCheckpointStore(state_dir()))
+    engine = Engine(registry=cli_registry(), checkpoints=FileCheckpointStore(state_dir()))
     progress = make_progress(args, definition.workflow)
     execution = engine.start(
         definition, inputs, config, on_event=progress.on_event if progress else None
     )
     return finish_embedded(execution, progress, args.json)
+
+
+def cli_registry() -> Any:
+    """The executors of embedded runs: the built-in ones plus ``OXIFY_PLUGINS``."""
+    from oxify.config import Settings, load_plugins
+    from oxify.nodes.registry import NodeRegistry
+
+    registry = NodeRegistry.default()
+    load_plugins(registry, Settings.from_env().plugins)
+    return registry
 
 
 def make_progress(args: argparse.Namespace, workflow: Any) -> Any:
@@ -352,4 +362,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from oxify.cli import main as _main  # one module object, whatever the entry point
+
+    sys.exit(_main())

@@ -31,9 +31,10 @@ def _local(execution_id: str) -> Any:
 
 
 def _engine(store: Any) -> Any:
+    from oxify.cli import cli_registry
     from oxify.local import Engine
 
-    return Engine(checkpoints=store)
+    return Engine(registry=cli_registry(), checkpoints=store)
 
 
 def _client(args: argparse.Namespace) -> Any:

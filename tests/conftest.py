@@ -158,6 +158,20 @@ RUNNERS = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Embedded executions the ``oxify`` command keeps go to a scratch directory."""
+    import os
+
+    old = os.environ.get("OXIFY_STATE_DIR")
+    os.environ["OXIFY_STATE_DIR"] = str(tmp_path_factory.mktemp("oxify-state"))
+    yield
+    if old is None:
+        os.environ.pop("OXIFY_STATE_DIR", None)
+    else:
+        os.environ["OXIFY_STATE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def redis_db() -> Iterator[Any]:
     """The test Redis database: refused if it is not empty; emptied at the end."""
