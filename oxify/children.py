@@ -93,8 +93,9 @@ def _carry_out(run: _Run, node_id: str, attempt: int, step: CompositeStep) -> li
         machine.node_waiting(record, node_id, attempt)
         _event(run, ev.NODE_WAITING, node_id=node_id, name=run.workflow.nodes_by_id[node_id].name)
     rec.wait = step.wait.to_dict()
-    if step.wait.deadline is not None:
-        delay = max(0.0, step.wait.deadline - run.now) + 0.05
+    due = step.wait.next_deadline()
+    if due is not None:
+        delay = max(0.0, due - run.now) + 0.05
         run.step.wake = delay if run.step.wake is None else min(run.step.wake, delay)
     for child in step.start:
         run.step.children.append((node_id, attempt, child))
@@ -150,8 +151,8 @@ def check_waits(c: Coordinator, run: _Run, reconcile: bool) -> list[Action]:
     for node_id, rec in run.record.nodes.items():
         if rec.state is not NodeState.WAITING or rec.wait is None:
             continue
-        deadline = rec.wait.get("deadline")
-        if deadline is not None and run.now >= deadline:
+        due = composite.Wait.from_dict(rec.wait).next_deadline()
+        if due is not None and run.now >= due:
             ctx = _ctx(c, run, node_id, rec.attempts)
             step = composite.expired(
                 _executor(c, run, node_id), ctx, rec.wait, run.now, run.cfg.max_depth
@@ -205,6 +206,7 @@ def start_child(
             execution_id=cid,
             parent=link,
             depth=record.depth + 1,
+            paused=record.state is ExecutionState.PAUSED,
         )
     except OxifyError as e:
         if c.store.exists(cid):

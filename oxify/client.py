@@ -124,12 +124,17 @@ class Client:
                 else:
                     continue
             idle_since = time.monotonic()
+            ended = False
             for stored in batch:
                 cursor = stored.cursor
                 event = Event.from_dict(stored.event, stored.cursor)
                 yield event
-                if follow and event.type in TERMINAL_EVENTS:
-                    return
+                ended = event.type in TERMINAL_EVENTS
+            # an end event is the end unless the execution was resumed after it
+            if follow and ended and self._finished(execution_id):
+                with _redis_errors(self.store):
+                    if not self.store.events(execution_id, cursor, count=1):
+                        return
 
     def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
         """Block until the execution ends; ``TimeoutError`` if it does not in ``timeout``."""

@@ -12,6 +12,7 @@ nobody claimed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -203,6 +204,7 @@ class Coordinator:
         execution_id: str | None = None,
         parent: dict[str, Any] | None = None,
         depth: int = 0,
+        paused: bool = False,
     ) -> tuple[str, bool]:
         """Validate and store a new execution, then ask an orchestrator to start it.
         Returns ``(execution id, created)``; an invalid workflow stores nothing. A plain
@@ -224,6 +226,8 @@ class Coordinator:
         )
         eid, created = self.store.create(new, idempotency_key)
         if created:
+            if paused:  # a child started while its parent is paused
+                self.store.request_pause(eid, "parent paused")
             self.dispatcher.start(eid)
         return eid, created
 
@@ -263,7 +267,8 @@ class Coordinator:
         self.advance(execution_id)
 
     def pause(self, execution_id: str, reason: str = "requested") -> None:
-        """Pause: no new node starts (queued ones are held); running ones finish."""
+        """Pause: no new node starts (queued ones are held); running ones finish. Child
+        executions of composite nodes are paused with it."""
         state, _ = self.store.status(execution_id)
         if state is None:
             raise ExecutionError(f"no execution with id {execution_id}")
@@ -271,11 +276,27 @@ class Coordinator:
             raise ExecutionError(f"execution {execution_id} is {state}: it cannot be paused")
         self.store.request_pause(execution_id, reason)
         self.advance(execution_id)
+        for cid in self._running_children(execution_id):
+            with contextlib.suppress(ExecutionError):  # finished meanwhile
+                self.pause(cid, "parent paused")
 
     def unpause(self, execution_id: str) -> None:
-        """Let a paused execution go on: held nodes are sent."""
+        """Let a paused execution go on: held nodes are sent (and its children go on)."""
         self.store.clear_pause(execution_id)
         self.advance(execution_id)
+        for cid in self._running_children(execution_id):
+            with contextlib.suppress(ExecutionError):
+                self.unpause(cid)
+
+    def _running_children(self, execution_id: str) -> list[str]:
+        record = self.store.load(execution_id).record
+        return [
+            child["id"]
+            for rec in record["nodes"].values()
+            if rec.get("wait")
+            for child in rec["wait"]["children"]
+            if child["status"] == "running"
+        ]
 
     def resume(
         self,

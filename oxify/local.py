@@ -95,6 +95,7 @@ class Execution:
         depth: int = 0,
         on_done: Callable[[ExecutionResult], None] | None = None,
         checkpoints: CheckpointStore | None = None,
+        start_paused: bool = False,
     ) -> None:
         self.id = execution_id
         self.definition = definition
@@ -115,6 +116,7 @@ class Execution:
             self.record.parent, self.record.depth = parent, depth
         self._mark = progress(self.record.to_dict(with_outputs=False))
         self._held: list[tuple[str, int]] = []  # nodes queued while paused
+        self._start_paused = start_paused
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._timers: list[tuple[float, int, tuple[Any, ...]]] = []
         self._timer_seq = itertools.count()
@@ -214,10 +216,14 @@ class Execution:
         self._emit(type_, **data)
         if self.config.timeout is not None:
             self._add_timer(self.config.timeout, ("workflow_deadline",))
+        now = time.time()
         if origin is not None:
-            self._apply(self.machine.restart(self.record, time.time(), origin.rerun))
+            actions = self.machine.restart(self.record, now, origin.rerun)
         else:
-            self._apply(self.machine.start(self.record, time.time()))
+            actions = self.machine.start(self.record, now)
+        if self._start_paused:  # a child started while its parent is paused
+            actions += self.machine.pause(self.record, now, "parent paused")
+        self._apply(actions)
         while not self.record.state.terminal:
             wait = None
             if self._timers:
@@ -248,8 +254,12 @@ class Execution:
             self._apply(self.machine.pause(self.record, time.time(), msg[1]))
             if self.record.state is ExecutionState.PAUSED:
                 self._checkpoint("paused")
+                for cid in self._running_children():
+                    self._engine._signal_child(cid, "pause")
         elif kind == "unpause":
             self._apply(self.machine.unpause(self.record, time.time()))
+            for cid in self._running_children():
+                self._engine._signal_child(cid, "resume")
             held, self._held = self._held, []
             self._apply([RunNode(node_id, attempt) for node_id, attempt in held])
 
@@ -262,7 +272,7 @@ class Execution:
             elif payload[0] == "deadline":
                 self._timed_out(payload[1], payload[2], payload[3])
             elif payload[0] == "wait_deadline":
-                self._wait_expired(payload[1], payload[2], payload[3])
+                self._wait_expired(payload[1], payload[2])
             elif payload[0] == "workflow_deadline":
                 message = f"execution timed out after {self.config.timeout:g} s"
                 self._apply(self.machine.fail(self.record, message, time.time()))
@@ -402,7 +412,7 @@ class Execution:
         """Carry out a composite node's step: cancel and start children, or finish it."""
         rec = self.record.nodes[node_id]
         for cid in step.cancel:
-            self._engine._cancel_child(cid)
+            self._engine._signal_child(cid, "cancel")
         now = time.time()
         if step.wait is None:
             rec.wait = None
@@ -419,9 +429,9 @@ class Execution:
             self.machine.node_waiting(self.record, node_id, attempt)
             name = self.workflow.nodes_by_id[node_id].name
             self._emit(ev.NODE_WAITING, node_id=node_id, name=name)
-        if new_wait and step.wait.deadline is not None:
-            delay = max(0.0, step.wait.deadline - now)
-            self._add_timer(delay, ("wait_deadline", node_id, attempt, step.wait.seq))
+        due = step.wait.next_deadline()
+        if new_wait and due is not None:
+            self._add_timer(max(0.0, due - now), ("wait_deadline", node_id, attempt))
         for child in step.start:
             self._start_child(node_id, attempt, child)
         return []
@@ -446,10 +456,20 @@ class Execution:
                 {"execution_id": self.id, "node_id": node_id, "attempt": attempt, "child": cid},
                 self.record.depth + 1,
                 done,
+                paused=self.record.state is ExecutionState.PAUSED,
             )
         except OxifyError as e:
             failed = ChildResult(child["label"], "failed", None, str(e), cid)
             self._inbox.put(("child", node_id, attempt, cid, failed))
+
+    def _running_children(self) -> list[str]:
+        return [
+            child["id"]
+            for rec in self.record.nodes.values()
+            if rec.wait is not None
+            for child in rec.wait["children"]
+            if child["status"] == "running"
+        ]
 
     def _child_finished(self, node_id: str, attempt: int, cid: str, result: ChildResult) -> None:
         rec = self.record.nodes[node_id]
@@ -473,9 +493,9 @@ class Execution:
         )
         self._apply(self._composite(node_id, attempt, step))
 
-    def _wait_expired(self, node_id: str, attempt: int, seq: int) -> None:
+    def _wait_expired(self, node_id: str, attempt: int) -> None:
         rec = self.record.nodes[node_id]
-        if rec.attempts != attempt or rec.wait is None or rec.wait["seq"] != seq:
+        if rec.attempts != attempt or rec.wait is None or rec.state is not NodeState.WAITING:
             return
         spec = self._engine.registry.resolve(self.workflow.nodes_by_id[node_id])
         assert spec.composite is not None
@@ -529,7 +549,7 @@ class Execution:
             if wait is not None:
                 for child in wait["children"]:
                     if child["status"] == "running":
-                        self._engine._cancel_child(child["id"])
+                        self._engine._signal_child(child["id"], "cancel")
 
     def _emit(self, type_: str, **data: Any) -> None:
         with self._cond:
@@ -833,6 +853,7 @@ class Engine:
         parent: dict[str, Any],
         depth: int,
         on_done: Callable[[ExecutionResult], None],
+        paused: bool = False,
     ) -> None:
         plan = self.plan(definition.workflow)
         execution = Execution(
@@ -846,15 +867,23 @@ class Engine:
             parent=parent,
             depth=depth,
             on_done=on_done,
+            start_paused=paused,
         )
         self._register(execution)
         self._launch(execution)
 
-    def _cancel_child(self, execution_id: str) -> None:
+    def _signal_child(self, execution_id: str, what: str) -> None:
+        """Cancel, pause or resume a child execution with its parent."""
         with self._lock:
             execution = self._executions.get(execution_id)
-        if execution is not None:
+        if execution is None:
+            return
+        if what == "cancel":
             execution.cancel("parent cancelled it")
+        elif what == "pause":
+            execution.pause("parent paused")
+        else:
+            execution.resume()
 
     def _forget(self, execution_id: str, result: ExecutionResult) -> None:
         with self._lock:

@@ -107,6 +107,13 @@ class Wait:
     deadline: float | None
     children: list[dict[str, Any]]
     """``{id, label, ref, inputs, status, output, error}`` per child, in spawn order."""
+    node_deadline: float | None = None
+    """When the node's own ``timeout_config`` runs out (kept across spawns)."""
+
+    def next_deadline(self) -> float | None:
+        """The earliest of the spawn's and the node's deadline."""
+        times = [t for t in (self.deadline, self.node_deadline) if t is not None]
+        return min(times) if times else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,6 +127,7 @@ class Wait:
             max_concurrency=data.get("max_concurrency"),
             deadline=data.get("deadline"),
             children=[dict(c) for c in data["children"]],
+            node_deadline=data.get("node_deadline"),
         )
 
     def child(self, cid: str) -> dict[str, Any] | None:
@@ -197,12 +205,21 @@ def begin(
     now: float,
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> CompositeStep:
-    """Start a composite node's attempt."""
+    """Start a composite node's attempt. The node's own ``timeout_config`` (not the
+    execution's default ``node_timeout``, meant for single calls) limits the whole attempt,
+    children included."""
     try:
         answer = executor.begin(ctx)
     except Exception as e:
         return CompositeStep(failure=failure_of(e))
-    return _settle(executor, answer, ctx, 0, now, max_depth, [])
+    limit = _own_timeout(ctx)
+    node_deadline = None if limit is None else now + limit
+    return _settle(executor, answer, ctx, 0, now, max_depth, [], node_deadline)
+
+
+def _own_timeout(ctx: NodeContext) -> float | None:
+    tc = ctx.node.timeout_config
+    return None if tc is None else tc.execution_timeout_ms / 1000.0
 
 
 def child_done(
@@ -232,9 +249,19 @@ def expired(
     now: float,
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> CompositeStep | None:
-    """The wait's deadline passed: running children are stopped and reported ``timed_out``.
-    None if the deadline has not passed."""
+    """A deadline passed. The node's own time limit: running children are cancelled and the
+    attempt fails as timed out (retried, skipped or defaulted as its policies say). The
+    spawn's limit (Parallel's ``timeout_ms``): running children are stopped and reported
+    ``timed_out`` to ``resume``. None if no deadline has passed."""
     wait = Wait.from_dict(wait_data)
+    if wait.node_deadline is not None and now >= wait.node_deadline:
+        from oxify.nodes.attempt import timeout_failure
+
+        cancel = wait.close()
+        limit = _own_timeout(ctx) or 0.0
+        return CompositeStep(
+            cancel=cancel, failure=timeout_failure(ctx.workflow, ctx.node.id, limit)
+        )
     if wait.deadline is None or now < wait.deadline:
         return None
     cancel = wait.close("timed_out")
@@ -266,7 +293,7 @@ def _resume(
         answer = executor.resume(ctx, wait.state, wait.results())
     except Exception as e:
         return CompositeStep(cancel=cancel, failure=failure_of(e))
-    return _settle(executor, answer, ctx, wait.seq + 1, now, max_depth, cancel)
+    return _settle(executor, answer, ctx, wait.seq + 1, now, max_depth, cancel, wait.node_deadline)
 
 
 def _settle(
@@ -277,6 +304,7 @@ def _settle(
     now: float,
     max_depth: int,
     cancel: list[str],
+    node_deadline: float | None = None,
 ) -> CompositeStep:
     if not isinstance(answer, Spawn):
         return CompositeStep(cancel=cancel, output=answer)
@@ -308,5 +336,6 @@ def _settle(
         max_concurrency=answer.max_concurrency,
         deadline=None if answer.timeout is None else now + answer.timeout,
         children=children,
+        node_deadline=node_deadline,
     )
     return _next(executor, ctx, wait, now, max_depth, cancel)

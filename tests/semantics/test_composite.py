@@ -398,3 +398,23 @@ def test_cancel_reaches_children_and_loop_iterations(runner):
     for cid in children:
         assert runner.wait(cid, timeout=30).state is ExecutionState.CANCELLED
     assert time.monotonic() - started < 20
+
+
+def test_a_composite_nodes_own_timeout_bounds_its_children(runner):
+    tag = _tag()
+    child = sub({"w": count(tag, "slow", seconds=30)}, "s>w, w>e")
+    wf = build(
+        {"start": START, "n": {"type": "SubWorkflow", "config": {"workflow": child}}, "end": END},
+        "start>n, n>end",
+        n={"timeout_config": {"execution_timeout_ms": 300, "timeout_action": "Skip"}},
+    )
+    started = time.monotonic()
+    eid = runner.start(wf)
+    result = runner.wait(eid, timeout=30)
+    assert time.monotonic() - started < 15
+    assert result.ok, result.error
+    node = result.node("n")
+    assert node.state is NodeState.SKIPPED and node.skip_reason == "timeout"
+    assert "timed out after 0.3 s" in node.error
+    (cid,) = [e.data["child_id"] for e in runner.events(eid) if e.type == "child.started"]
+    assert runner.wait(cid, timeout=30).state is ExecutionState.CANCELLED

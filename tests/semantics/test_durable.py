@@ -205,3 +205,38 @@ def test_skip_is_the_default_strategy(runner):
     assert result.ok
     assert result.node("use").state is NodeState.SKIPPED
     assert result.node("use").skip_reason == "upstream_failed"
+
+
+def test_pause_reaches_loop_iterations(runner):
+    tag = _tag()
+    body = {
+        "metadata": {"name": "body"},
+        "nodes": [
+            {"id": "s", "kind": START},
+            {"id": "w", "kind": count(tag, "{{item}}", seconds=0.4)},
+            {"id": "e", "kind": END},
+        ],
+        "edges": [{"from": "s", "to": "w"}, {"from": "w", "to": "e"}],
+    }
+    kind = {
+        "type": "Loop",
+        "config": {
+            "loop_type": {
+                "variant": "ForEach",
+                "collection_path": "items",
+                "item_variable": "item",
+                "body": body,
+            }
+        },
+    }
+    wf = build({"start": START, "loop": kind, "end": END}, "start>loop, loop>end")
+    eid = runner.start(wf, {"items": [1, 2, 3]})
+    _until(lambda: tally(tag) == ["1"])
+    runner.pause(eid)
+    _until(lambda: runner.state(eid) == "paused")
+    time.sleep(1.5)  # iteration 1 finishes its node; its End and iteration 2 are held
+    assert tally(tag) == ["1"]
+    runner.resume(eid)
+    result = runner.wait(eid)
+    assert result.ok, result.error
+    assert tally(tag) == ["1", "2", "3"]
