@@ -11,10 +11,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from oxify.checkpoints import FileCheckpointStore, MemoryCheckpointStore
+from oxify.definition import Definition, load_definition
 from oxify.engine.state import ExecutionState, NodeState
 from oxify.engine.validate import ValidationReport, validate
 from oxify.errors import (
     ConfigError,
+    ExecutionError,
     NodeError,
     OxifyError,
     ValidationError,
@@ -38,14 +41,18 @@ from oxify.nodes.registry import NodeRegistry
 
 __all__ = [
     "ConfigError",
+    "Definition",
     "Edge",
     "Engine",
     "Event",
     "Execution",
     "ExecutionConfig",
+    "ExecutionError",
     "ExecutionResult",
     "ExecutionState",
+    "FileCheckpointStore",
     "Hooks",
+    "MemoryCheckpointStore",
     "Node",
     "NodeContext",
     "NodeError",
@@ -60,6 +67,7 @@ __all__ = [
     "WorkflowError",
     "__version__",
     "dumps_workflow",
+    "load_definition",
     "load_workflow",
     "parse_workflow",
     "save_workflow",

@@ -301,7 +301,8 @@ class FileCheckpointStore:
                 refs[node_id] = digest
             existing = self._ids(execution_id)
             seq = (existing[-1] if existing else 0) + 1
-            cp = Checkpoint(str(seq), execution_id, created_at, reason, workflow_hash, record, refs)
+            frozen = json.loads(_dumps(record))  # the caller goes on changing its record
+            cp = Checkpoint(str(seq), execution_id, created_at, reason, workflow_hash, frozen, refs)
             self._write(base / "checkpoints" / f"{seq}.json", _dumps(cp.to_dict()))
             for old in [*existing, seq][: max(0, len(existing) + 1 - keep)]:
                 (base / "checkpoints" / f"{old}.json").unlink(missing_ok=True)

@@ -97,6 +97,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         _print_json_report([Issue("error", "invalid_file", str(e))])
         return EXIT_USAGE
     report = validate(workflow)
+    report.issues.extend(_subworkflow_issues(args.file))
     if args.json:
         _print_json_report(report.issues)
         return EXIT_OK if report.ok else EXIT_USAGE
@@ -112,6 +113,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{len(plan.levels)} levels, {len(report.warnings)} warnings)"
     )
     return EXIT_OK
+
+
+def _subworkflow_issues(path: str) -> list[Issue]:
+    """Problems of the sub-workflow files a workflow names (missing, unreadable, invalid)."""
+    from oxify.definition import load_definition
+    from oxify.engine.validate import validate
+
+    try:
+        definition = load_definition(path)
+    except ValidationError as e:
+        return [
+            Issue("error", i.code, f"in a sub-workflow file: {i.message}", i.path)
+            for i in e.issues
+            if i.severity == "error"
+        ]
+    except WorkflowLoadError as e:
+        return [Issue("error", "subworkflow_file", str(e))]
+    issues = []
+    for name, child in sorted(definition.library.items()):
+        for i in validate(child).errors:
+            issues.append(Issue("error", i.code, f"in {name}: {i.message}", i.path, i.node_id))
+    return issues
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

@@ -14,10 +14,11 @@ from oxify.nodes.composite import ChildResult
 def evaluate_body(ctx: NodeContext, template: str, bound: Mapping[str, Any] | None = None) -> Any:
     """Render ``template`` with ``bound`` as local variables. A template that is one
     ``{{...}}`` keeps its value's JSON type; other text is parsed as JSON when it is JSON
-    (``"[1, {{n}}]"`` gives a list), else kept as text. Nothing is executed."""
+    (``"[1, {{n}}]"`` gives a list, ``"42"`` a number, as the OxiFY engine does), else kept
+    as text. Nothing is executed."""
     scope = ctx.scope.with_locals(bound) if bound else ctx.scope
     value = render(template, scope)
-    if isinstance(value, str) and value.strip()[:1] in ("[", "{", '"'):
+    if isinstance(value, str):
         try:
             return json.loads(value)
         except ValueError:

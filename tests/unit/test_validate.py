@@ -551,7 +551,7 @@ INVALID_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "loop_type.count",
         "-1",
     ),
-    ("empty workflow_path", kind("SubWorkflow", workflow_path=""), "workflow_path", "empty"),
+    ("empty workflow_path", kind("SubWorkflow", workflow_path=""), "workflow_path", "needs a"),
     (
         "vision provider",
         kind("Vision", provider="gpt4v", image_input="{{img}}"),
