@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from oxify.engine.machine import NodeFailure
@@ -116,7 +116,18 @@ class Wait:
         return min(times) if times else None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain data. Children are copied one level deep: their ``inputs`` and ``output``
+        values are shared, never changed in place (a wait is rewritten at every child event;
+        a deep copy would cost O(children × inputs) each time)."""
+        return {
+            "seq": self.seq,
+            "state": self.state,
+            "until": self.until,
+            "max_concurrency": self.max_concurrency,
+            "deadline": self.deadline,
+            "children": [dict(c) for c in self.children],
+            "node_deadline": self.node_deadline,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Wait:

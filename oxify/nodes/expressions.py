@@ -27,5 +27,10 @@ def evaluate_body(ctx: NodeContext, template: str, bound: Mapping[str, Any] | No
 
 
 def first_failure(results: list[ChildResult]) -> ChildResult | None:
-    """The first child that did not complete (in spawn order), if any."""
-    return next((r for r in results if r.state not in ("completed", "not_started")), None)
+    """The child whose failure ended the wait: the first that failed or timed out (in spawn
+    order), else the first cancelled one; None if none did."""
+    for states in (("failed", "timed_out"), ("cancelled",)):
+        found = next((r for r in results if r.state in states), None)
+        if found is not None:
+            return found
+    return None

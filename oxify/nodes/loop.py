@@ -51,8 +51,12 @@ class LoopExecutor:
             return {"loop_type": kind, "iterations": len(results), "results": results}
         parallel = isinstance(lt, ForEachLoop) and lt.parallel
         limit = (lt.max_concurrency if isinstance(lt, ForEachLoop) else None) if parallel else 1
+        shared = dict(ctx.inputs)
+        if isinstance(lt, ForEachLoop):
+            # each iteration gets its item, not the whole collection (N copies of N items)
+            shared.pop(lt.collection_path.strip(), None)
         children = [
-            ChildSpec(ref, {**ctx.inputs, **b}, f"iteration {i}") for i, b in enumerate(bindings)
+            ChildSpec(ref, {**shared, **b}, f"iteration {i}") for i, b in enumerate(bindings)
         ]
         return Spawn(children, {"loop_type": kind}, max_concurrency=limit, until="all_ok")
 

@@ -89,12 +89,16 @@ def _output(
 ) -> Any:
     ordered = {tid: settled[tid] for tid in order if tid in settled}
     if cfg.strategy == "WaitAll":
-        for tid, entry in ordered.items():
-            if entry["status"] != "success":
-                raise NodeError(
-                    f"parallel {ctx.node.label}: task '{tid}' {entry['status']}: "
-                    f"{entry.get('error')}"
-                )
+        # the task that failed, rather than the ones cancelled because it failed
+        bad = [t for t, e in ordered.items() if e["status"] in ("error", "timeout")] or [
+            t for t, e in ordered.items() if e["status"] != "success"
+        ]
+        if bad:
+            entry = ordered[bad[0]]
+            raise NodeError(
+                f"parallel {ctx.node.label}: task '{bad[0]}' {entry['status']}: "
+                f"{entry.get('error')}"
+            )
     if cfg.strategy == "Race":
         winner = next((t for t, e in ordered.items() if e["status"] == "success"), None)
         if winner is None:

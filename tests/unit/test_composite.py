@@ -469,7 +469,7 @@ def test_foreach_with_a_body_spawns_one_child_per_item_in_turn():
     assert isinstance(spawn, Spawn)
     assert spawn.max_concurrency == 1
     assert spawn.until == "all_ok"
-    base = {"items": ["a", "b"], "other": 1}
+    base = {"other": 1}  # the collection itself is not passed to each iteration
     assert spawn.children == [
         ChildSpec("path:each.yaml", {**base, "x": "a", "i": 0}, "iteration 0"),
         ChildSpec("path:each.yaml", {**base, "x": "b", "i": 1}, "iteration 1"),
