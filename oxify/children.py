@@ -18,6 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from oxify import events as ev
+from oxify.dispatch import event_dict
 from oxify.engine.describe import node_started
 from oxify.engine.machine import Action, RunNode
 from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
@@ -26,6 +27,7 @@ from oxify.execution import ExecutionConfig
 from oxify.nodes import composite
 from oxify.nodes.attempt import settle
 from oxify.nodes.composite import ChildResult, CompositeExecutor, CompositeStep
+from oxify.remote_context import remote_context
 
 if TYPE_CHECKING:
     from oxify.coordinator import Coordinator, _Run, _Step
@@ -34,7 +36,8 @@ log = logging.getLogger("oxify.coordinator")
 
 
 def _ctx(c: Coordinator, run: _Run, node_id: str, attempt: int) -> Any:
-    return c._context(
+    return remote_context(
+        c.store,
         run.eid,
         run.workflow,
         run.plan,
@@ -55,8 +58,6 @@ def _executor(c: Coordinator, run: _Run, node_id: str) -> CompositeExecutor:
 
 
 def _event(run: _Run, type_: str, **data: Any) -> None:
-    from oxify.coordinator import event_dict
-
     run.step.commit.events.append(event_dict(type_, run.eid, run.record.workflow_id, data))
 
 

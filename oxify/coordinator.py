@@ -24,23 +24,29 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from oxify import events as ev
-from oxify.checkpoints import CheckpointPolicy, progress
 from oxify.definition import Definition, load_definition
+from oxify.dispatch import (
+    ORCHESTRATOR_QUEUE,
+    Dispatcher,
+    NodeTask,
+    OutputRef,
+    event_dict,
+    queue_for,
+    task_id,
+)
 from oxify.engine.describe import describe, node_started, workflow_started
 from oxify.engine.machine import (
     Action,
     CancelNodes,
-    ExecutionPaused,
     Machine,
     NodeFailure,
     NodeFinished,
     RunNode,
 )
 from oxify.engine.plan import Plan, build_plan
-from oxify.engine.scope import Scope, index_names
+from oxify.engine.scope import index_names
 from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
 from oxify.engine.validate import ensure_valid
 from oxify.errors import ConfigError, ExecutionError
@@ -49,17 +55,17 @@ from oxify.hooks import Hooks
 from oxify.model.io import parse_text, parse_workflow, workflow_to_data
 from oxify.model.workflow import Workflow
 from oxify.nodes.attempt import (
-    VisibleOutputs,
     execute,
     failure_of,
     json_copy,
     settle,
 )
-from oxify.nodes.base import NodeContext
-from oxify.nodes.registry import POOLS, NodeRegistry
+from oxify.nodes.registry import NodeRegistry
+from oxify.recovery import checkpoint_request
+from oxify.remote_context import remote_context
+from oxify.repair import held_tasks, lost_work
 from oxify.store.base import (
     CHILD_PREFIX,
-    CheckpointRequest,
     Commit,
     Dispatched,
     NewExecution,
@@ -70,68 +76,21 @@ from oxify.store.base import (
 
 log = logging.getLogger("oxify.coordinator")
 
-ORCHESTRATOR_QUEUE = "oxify.orchestrator"
+__all__ = [
+    "ORCHESTRATOR_QUEUE",
+    "Coordinator",
+    "Dispatcher",
+    "NodeTask",
+    "OutputRef",
+    "event_dict",
+    "queue_for",
+    "task_id",
+]
+
 MAX_CONFLICTS = 100
 DRIVE_TTL = 30.0
 """Seconds a driver holds an execution's drive lock (a dead driver's lock lapses; the
 reconciler then takes over)."""
-
-
-def queue_for(workflow: Workflow, node_id: str) -> str:
-    """The Celery queue of a node: its own ``queue`` field, else its kind's pool."""
-    node = workflow.nodes_by_id[node_id]
-    own = (node.model_extra or {}).get("queue")
-    if isinstance(own, str) and own:
-        return own
-    pool = POOLS.get(node.kind.type, "control")
-    return f"oxify.{pool}"
-
-
-@dataclass(frozen=True)
-class NodeTask:
-    """One node attempt to send to a worker pool (the message carries ids only)."""
-
-    node_id: str
-    attempt: int
-    queue: str
-    name: str
-    kind: str
-    delay: float = 0.0
-    notify: bool = True
-    """Whether the worker drives the execution on after reporting (not for chord members,
-    whose chord callback does it)."""
-
-
-class Dispatcher(Protocol):
-    """Sends work to the worker pools (Celery in production)."""
-
-    def send(
-        self, execution_id: str, workflow_hash: str, tasks: list[NodeTask], level: int | None
-    ) -> None:
-        """Send node attempts; with ``level``, as one chord whose callback drives the
-        execution when they are all done."""
-        ...
-
-    def start(self, execution_id: str, delay: float = 0.0) -> None:
-        """Ask an orchestrator to drive an execution (a new one, or one with news), after
-        ``delay`` seconds."""
-        ...
-
-    def revoke(self, execution_id: str, attempts: list[tuple[str, int]]) -> None:
-        """Withdraw queued attempts (best effort: workers also check before starting)."""
-        ...
-
-
-def task_id(execution_id: str, node_id: str, attempt: int) -> str:
-    """The Celery task id of a node attempt (deterministic, so it can be revoked)."""
-    return f"{execution_id}:{node_id}:{attempt}"
-
-
-@dataclass(frozen=True)
-class OutputRef:
-    """A large output already stored by hash; the record keeps the reference."""
-
-    digest: str
 
 
 @dataclass
@@ -453,7 +412,7 @@ class Coordinator:
             actions += machine.pause(record, now, snap.pause)
         elif record.state is ExecutionState.PAUSED:
             actions += machine.unpause(record, now)
-            resend += self._held(run)
+            resend += held_tasks(self, run)
         if snap.cancel is not None:
             actions += machine.cancel(record, now, snap.cancel)
         if snap.deadline is not None and now >= snap.deadline:
@@ -475,7 +434,7 @@ class Coordinator:
             actions += apply_child(self, run, payload)
         actions += check_waits(self, run, reconcile)
         if reconcile and not record.state.terminal:
-            actions += self._reconcile(run, consumed, resend)
+            actions += lost_work(self, run, consumed, resend)
         if not actions and not consumed and not run.changed:
             return None, resend
         self._process(run, actions)
@@ -486,51 +445,8 @@ class Coordinator:
         step.commit.state = record.state.value
         step.commit.terminal = record.state.terminal
         step.commit.consumed = consumed
-        step.commit.checkpoint = self._checkpoint_request(run, snap, actions, data)
+        step.commit.checkpoint = checkpoint_request(run, snap, actions, data)
         return step, resend
-
-    def _held(self, run: _Run) -> list[NodeTask]:
-        """The queued attempts of a paused execution that is resumed (held while paused)."""
-        claims = self.store.claims(run.eid)
-        out = []
-        for node_id, rec in run.record.nodes.items():
-            claim = claims.get(node_id)
-            if rec.state is not NodeState.QUEUED:
-                continue
-            if claim is not None and claim.attempt == rec.attempts:
-                continue
-            out.append(self._task(run.workflow, node_id, rec.attempts, 0.0, notify=True))
-        return out
-
-    def _checkpoint_request(
-        self, run: _Run, snap: Snapshot, actions: list[Action], data: dict[str, Any]
-    ) -> CheckpointRequest | None:
-        policy = CheckpointPolicy.parse(run.cfg.checkpoint_frequency)
-        if not policy.enabled:
-            return None
-        record = run.record
-        if record.state.terminal:
-            reason = record.state.value
-        elif any(isinstance(a, ExecutionPaused) for a in actions):
-            reason = "paused"
-        elif policy.due(progress(snap.record), progress(data)):
-            reason = "automatic"
-        else:
-            return None
-        event = event_dict(
-            ev.CHECKPOINT_CREATED,
-            run.eid,
-            record.workflow_id,
-            {
-                "checkpoint_id": "__CHECKPOINT_ID__",
-                "reason": reason,
-                "level": record.current_level,
-                "completed_nodes": record.finished_count,
-            },
-        )
-        return CheckpointRequest(
-            reason, snap.now, snap.workflow_hash, run.cfg.max_checkpoints, event
-        )
 
     def _apply_outcome(self, run: _Run, outcome: Outcome) -> list[Action]:
         machine, record = run.machine, run.record
@@ -551,44 +467,6 @@ class Coordinator:
             )
         failure = NodeFailure(outcome.error or "failed", outcome.retryable, outcome.timed_out)
         return machine.node_failed(record, outcome.node_id, outcome.attempt, failure, finished)
-
-    def _reconcile(
-        self, run: _Run, consumed: list[tuple[str, int]], resend: list[NodeTask]
-    ) -> list[Action]:
-        """Lost workers (lease expired) and lost messages (nobody claimed in time)."""
-        eid, workflow, machine, record, now = (
-            run.eid,
-            run.workflow,
-            run.machine,
-            run.record,
-            run.now,
-        )
-        done = {n for n, _ in consumed}
-        claims = self.store.claims(eid)
-        dispatched = self.store.dispatched(eid)
-        actions: list[Action] = []
-        paused = record.state is ExecutionState.PAUSED
-        for node_id, rec in record.nodes.items():
-            if rec.state is not NodeState.QUEUED or node_id in done:
-                continue
-            claim = claims.get(node_id)
-            if claim is not None and claim.attempt == rec.attempts:
-                if claim.lease_until < now:
-                    log.warning("execution %s: worker %s lost node %s", eid, claim.worker, node_id)
-                    actions += machine.node_lost(record, node_id, rec.attempts, now)
-                continue
-            sent = dispatched.get(node_id)
-            if (
-                not paused
-                and sent is not None
-                and sent.attempt == rec.attempts
-                and now - sent.due > self.dispatch_timeout
-            ):
-                log.warning(
-                    "execution %s: re-sending node %s attempt %d", eid, node_id, rec.attempts
-                )
-                resend.append(self._task(workflow, node_id, rec.attempts, 0.0, notify=True))
-        return actions
 
     def _task(
         self, workflow: Workflow, node_id: str, attempt: int, delay: float, notify: bool
@@ -667,7 +545,8 @@ class Coordinator:
             return []
         type_, data = node_started(run.workflow, node_id, action.attempt)
         run.step.commit.events.append(event_dict(type_, run.eid, record.workflow_id, data))
-        ctx = self._context(
+        ctx = remote_context(
+            self.store,
             run.eid,
             run.workflow,
             run.plan,
@@ -685,67 +564,6 @@ class Coordinator:
             return machine.node_failed(record, node_id, action.attempt, failure, time.time())
         run.overlay[node_id] = output
         return machine.node_succeeded(record, node_id, action.attempt, output, time.time(), routes)
-
-    def _context(
-        self,
-        eid: str,
-        workflow: Workflow,
-        plan: Plan,
-        names: dict[str, str],
-        node_id: str,
-        attempt: int,
-        inputs: dict[str, Any],
-        deadline: float | None,
-        overlay: dict[str, Any] | None = None,
-        depth: int = 0,
-    ) -> NodeContext:
-        fetched: dict[str, Any] = dict(overlay or {})
-        missing: set[str] = set()
-
-        def get(n: str) -> Any:
-            if n in fetched:
-                value = fetched[n]
-                if isinstance(value, OutputRef):
-                    value = fetched[n] = self.store.output(eid, n)
-                return value
-            if n in missing:
-                raise KeyError(n)
-            try:
-                fetched[n] = self.store.output(eid, n)
-            except KeyError:
-                missing.add(n)
-                raise
-            return fetched[n]
-
-        def succeeded(n: str) -> bool:
-            try:
-                get(n)
-            except KeyError:
-                return False
-            return True
-
-        node = workflow.nodes_by_id[node_id]
-
-        def scope() -> Scope:
-            return Scope(
-                inputs,
-                VisibleOutputs(plan.ancestors(node_id), get, succeeded),
-                names,
-                node=node.name,
-            )
-
-        return NodeContext(
-            execution_id=eid,
-            workflow=workflow,
-            node=node,
-            attempt=attempt,
-            inputs=inputs,
-            scope_factory=scope,
-            upstream=VisibleOutputs(plan.preds[node_id], get, succeeded),
-            successors=plan.succs[node_id],
-            deadline=deadline,
-            depth=depth,
-        )
 
     # -- worker side ------------------------------------------------------------------------
     def run_node(
@@ -800,14 +618,3 @@ def _json_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
     except (TypeError, ValueError) as e:
         raise ConfigError(f"workflow inputs must be JSON values: {e}") from None
     return clean
-
-
-def event_dict(type_: str, eid: str, workflow_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    """An event as stores keep it (``seq`` is added by the store)."""
-    return {
-        "type": type_,
-        "execution_id": eid,
-        "workflow_id": workflow_id,
-        "timestamp": time.time(),
-        "data": data,
-    }

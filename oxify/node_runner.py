@@ -12,12 +12,14 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
+from oxify.dispatch import event_dict
 from oxify.engine.describe import node_started
 from oxify.engine.machine import NodeFailure
 from oxify.engine.state import ExecutionState
 from oxify.nodes.attempt import execute, failure_of, node_timeout, settle, timeout_failure
 from oxify.nodes.base import NodeContext
 from oxify.nodes.registry import ExecutorSpec
+from oxify.remote_context import remote_context
 from oxify.store.base import Outcome
 
 if TYPE_CHECKING:
@@ -38,8 +40,6 @@ class NodeRunner:
     ) -> str:
         """Returns ``done``, ``stale``/``busy`` (another delivery owns the attempt or it is
         not wanted any more) or ``fenced`` (this worker lost its lease while running)."""
-        from oxify.coordinator import event_dict
-
         c = self.c
         workflow, plan, names = c.workflow(execution_id, workflow_hash)
         if node_id not in workflow.nodes_by_id:
@@ -53,8 +53,8 @@ class NodeRunner:
         started = time.time()
         limit = node_timeout(workflow, node_id, claim.config.get("node_timeout"))
         deadline = None if limit is None else time.monotonic() + limit
-        ctx = c._context(
-            execution_id, workflow, plan, names, node_id, attempt, claim.inputs, deadline
+        ctx = remote_context(
+            c.store, execution_id, workflow, plan, names, node_id, attempt, claim.inputs, deadline
         )
         failure: NodeFailure | None
         value: Any = None

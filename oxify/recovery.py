@@ -16,19 +16,21 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from oxify import events as ev
-from oxify.checkpoints import pick
+from oxify.checkpoints import CheckpointPolicy, pick, progress
 from oxify.definition import Definition
+from oxify.dispatch import event_dict
 from oxify.durable import check_pinned, find_node, rebuild, reusable_outputs
 from oxify.engine.describe import workflow_started
+from oxify.engine.machine import Action, ExecutionPaused
 from oxify.engine.plan import build_plan
 from oxify.engine.state import ExecutionRecord, ExecutionState
 from oxify.errors import ExecutionError
 from oxify.execution import ExecutionConfig, make_machine
 from oxify.model.io import workflow_to_data
-from oxify.store.base import Commit, Snapshot
+from oxify.store.base import CheckpointRequest, Commit, Snapshot
 
 if TYPE_CHECKING:
-    from oxify.coordinator import Coordinator
+    from oxify.coordinator import Coordinator, _Run
 
 
 def _source(
@@ -102,7 +104,7 @@ def resume(
     data = record.to_dict(with_outputs=False)
     data["config"] = snap.record.get("config", {})
     data["restart"] = rerun
-    from oxify.coordinator import _dumps, event_dict
+    from oxify.coordinator import _dumps
 
     event = event_dict(
         ev.WORKFLOW_RESUMED,
@@ -155,8 +157,6 @@ def replay(
     )
     record.started_at = None
     record.parent, record.depth = None, 0
-    from oxify.coordinator import event_dict
-
     type_, payload = workflow_started(target.workflow, cfg.mode)
     payload = {**payload, "replay_of": eid, "from_node": find_node(target.workflow, from_node)}
     events = [event_dict(type_, new_eid, record.workflow_id, payload)]
@@ -164,3 +164,32 @@ def replay(
     c.store.create(new)
     c.dispatcher.start(new_eid)
     return new_eid
+
+
+def checkpoint_request(
+    run: _Run, snap: Snapshot, actions: list[Action], data: dict[str, Any]
+) -> CheckpointRequest | None:
+    policy = CheckpointPolicy.parse(run.cfg.checkpoint_frequency)
+    if not policy.enabled:
+        return None
+    record = run.record
+    if record.state.terminal:
+        reason = record.state.value
+    elif any(isinstance(a, ExecutionPaused) for a in actions):
+        reason = "paused"
+    elif policy.due(progress(snap.record), progress(data)):
+        reason = "automatic"
+    else:
+        return None
+    event = event_dict(
+        ev.CHECKPOINT_CREATED,
+        run.eid,
+        record.workflow_id,
+        {
+            "checkpoint_id": "__CHECKPOINT_ID__",
+            "reason": reason,
+            "level": record.current_level,
+            "completed_nodes": record.finished_count,
+        },
+    )
+    return CheckpointRequest(reason, snap.now, snap.workflow_hash, run.cfg.max_checkpoints, event)
