@@ -107,6 +107,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
+    from oxify.cli_durable import refuse_embedded
+
+    refuse_embedded(args.execution_id, "cancel")
     client = _client(args)
     client.cancel(args.execution_id, args.reason)
     result = client.get(args.execution_id)

@@ -67,12 +67,19 @@ def _stored_workflow(store: Any, execution_id: str, definition: Any) -> Any:
     return parse_workflow(store.execution(execution_id).workflow)
 
 
-def cmd_pause(args: argparse.Namespace) -> int:
-    if _local(args.execution_id) is not None:
+def refuse_embedded(execution_id: str, verb: str) -> None:
+    """Pause and cancel reach distributed executions only: an embedded one lives inside the
+    process that runs it."""
+    if _local(execution_id) is not None:
         raise UsageError(
-            f"execution {args.execution_id} runs embedded, inside the process that started it: "
-            "stop it with Ctrl-C there, and continue it with oxify resume"
+            f"execution {execution_id} runs embedded, inside the process that started it: "
+            f"it cannot be {verb}{'d' if verb.endswith('e') else 'led'} from here; stop it "
+            "with Ctrl-C there, and continue it with oxify resume"
         )
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    refuse_embedded(args.execution_id, "pause")
     client = _client(args)
     client.pause(args.execution_id, args.reason)
     print(f"execution {args.execution_id}: {client.get(args.execution_id).state.value}")

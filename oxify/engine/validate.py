@@ -21,6 +21,7 @@ from oxify.model.kinds import (
     CodeKind,
     CustomKind,
     EndKind,
+    ForEachLoop,
     FormKind,
     IfElseKind,
     LlmKind,
@@ -31,7 +32,9 @@ from oxify.model.kinds import (
     SubWorkflowKind,
     SwitchKind,
     ToolKind,
+    TryCatchKind,
     VisionKind,
+    WhileLoop,
 )
 from oxify.model.workflow import Node, UseDefault, Workflow
 
@@ -367,12 +370,31 @@ class _Checker:
                     )
                 break
 
+    def composite_expressions(self, node: Node) -> None:
+        """Template and condition syntax (and upstream references) of composite bodies."""
+        kind = node.kind
+        if isinstance(kind, LoopKind):
+            lt = kind.config.loop_type
+            self.template(node, lt.body_expression, "loop_type.body_expression")
+            if isinstance(lt, WhileLoop):
+                self.condition(node, lt.condition, "loop_type.condition")
+            if isinstance(lt, ForEachLoop) and "{{" in lt.collection_path:
+                self.template(node, lt.collection_path, "loop_type.collection_path")
+        elif isinstance(kind, TryCatchKind):
+            for name in ("try", "catch", "finally"):
+                text = getattr(kind.config, f"{name}_expression")
+                self.template(node, text, f"{name}_expression")
+        elif isinstance(kind, ParallelKind):
+            for i, task in enumerate(kind.config.tasks):
+                self.template(node, task.expression, f"tasks[{i}].expression")
+
     def kind_rules(self, node: Node) -> None:
         kind = node.kind
         if kind.type in ("Loop", "TryCatch", "SubWorkflow", "Parallel"):
             check_composite(
                 node, self.npath(node, ".kind.config"), self.require, self.issues.append
             )
+            self.composite_expressions(node)
         if isinstance(kind, LlmKind):
             c = kind.config
             self.require(node, bool(c.provider.strip()), "provider", "provider is empty")

@@ -99,6 +99,7 @@ class RedisStore:
         self._report = self.redis.register_script(_script("report"))
         self._drive = self.redis.register_script(_script("drive"))
         self._child = self.redis.register_script(_script("child"))
+        self._set_flag = self.redis.register_script(_script("flag"))
 
     # -- plumbing ---------------------------------------------------------------------------
     @staticmethod
@@ -456,20 +457,21 @@ class RedisStore:
     def abort_drive(self, execution_id: str, token: str) -> None:
         self._drive_call(execution_id, "abort", token, 1.0)
 
-    def request_pause(self, execution_id: str, reason: str) -> bool:
-        meta = self.key(execution_id, "meta")
-        if not self.redis.exists(meta):
+    def _flag(self, execution_id: str, field: str, value: str) -> bool:
+        """Set a request flag atomically (no stray key if the execution just expired)."""
+        done = int(self._set_flag(keys=[self.key(execution_id, "meta")], args=[field, value]))
+        if done < 0:
             raise ExecutionError(f"no execution with id {execution_id}")
-        return bool(self.redis.hsetnx(meta, "pause", reason))
+        return done == 1
+
+    def request_pause(self, execution_id: str, reason: str) -> bool:
+        return self._flag(execution_id, "pause", reason)
 
     def clear_pause(self, execution_id: str) -> bool:
         return bool(self.redis.hdel(self.key(execution_id, "meta"), "pause"))
 
     def request_cancel(self, execution_id: str, reason: str) -> bool:
-        meta = self.key(execution_id, "meta")
-        if not self.redis.exists(meta):
-            raise ExecutionError(f"no execution with id {execution_id}")
-        return bool(self.redis.hsetnx(meta, "cancel", reason))
+        return self._flag(execution_id, "cancel", reason)
 
     def recent(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -155,6 +155,7 @@ def test_resuming_with_a_changed_file_needs_allow_changed(tmp_path: Path, redis_
     ("args", "message"),
     [
         (["pause", "local-one"], "runs embedded"),
+        (["cancel", "local-one"], "cannot be cancelled from here"),
         (["checkpoints", "nope", "--redis-url", "redis://127.0.0.1:1/0"], "cannot reach Redis"),
     ],
 )

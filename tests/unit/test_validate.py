@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import oxify
-from oxify.engine.validate import ValidationReport, ensure_valid
+from oxify.engine.validate import ValidationReport, ensure_valid, validate
 from oxify.errors import ValidationError
 from oxify.model import Issue, Workflow, parse_workflow
 from tests.support import END, START, build, custom, if_else, value
@@ -793,3 +793,56 @@ def test_issue_to_dict_and_str() -> None:
     assert text.startswith("error: ")
     assert text.endswith("[invalid_config]")
     assert "'Plugin'" in text and "n1" in text and "$.nodes[1].kind.config.plugin_id" in text
+
+
+# -- composite nodes ---------------------------------------------------------------------------
+def _errors(workflow: Workflow) -> list[tuple[str, str, str]]:
+    return [(i.code, i.path, i.message) for i in validate(workflow).errors]
+
+
+def test_composite_expression_syntax_is_checked():
+    loop = kind(
+        "Loop",
+        loop_type={"variant": "While", "condition": "x >", "body_expression": "{{ unclosed"},
+    )
+    codes = {code for code, _, _ in _errors(chain(loop))}
+    assert codes == {"invalid_condition", "invalid_template"}
+
+
+def test_inline_subworkflow_problems_point_into_the_body():
+    body = {
+        "nodes": [{"id": "s", "kind": START}, {"id": "e", "kind": END}],
+        "edges": [{"from": "s", "to": "nowhere"}],
+    }
+    loop = kind(
+        "Loop",
+        loop_type={
+            "variant": "ForEach",
+            "collection_path": "xs",
+            "item_variable": "x",
+            "body": body,
+        },
+    )
+    errors = _errors(chain(loop))
+    assert errors, "the broken body must be reported"
+    code, path, message = errors[0]
+    assert code == "unknown_node"
+    assert path.startswith("$.nodes[1].kind.config.loop_type.body.edges[0]")
+    assert message.startswith("in sub-workflow: ")
+
+
+def test_composite_extension_fields_draw_no_warning():
+    body = {
+        "nodes": [{"id": "s", "kind": START}, {"id": "e", "kind": END}],
+        "edges": [{"from": "s", "to": "e"}],
+    }
+    tc = kind("TryCatch", try_body=body, catch_body="catch.yaml", finally_expression="done")
+    report = validate(chain(tc, node={"default_output": 1, "queue": "oxify.gpu"}))
+    assert report.ok
+    assert not [w for w in report.warnings if w.code == "unknown_field"]
+
+
+def test_a_sub_workflow_body_must_be_an_object_or_a_path():
+    tasks = [{"id": "a", "body": 42}]
+    errors = _errors(chain(kind("Parallel", strategy="WaitAll", tasks=tasks)))
+    assert any("an object (inline workflow) or a string (path)" in m for _, _, m in errors)
