@@ -118,13 +118,14 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = _client(args).list(args.state, args.limit)
+    rows = _client(args).list(args.state, args.limit, include_children=args.all)
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     for row in rows:
         created = datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{row['execution_id']}  {row['state']:<9}  {created}  {row['workflow']}")
+        child = f"  (child of {row['parent']})" if row.get("parent") else ""
+        print(f"{row['execution_id']}  {row['state']:<9}  {created}  {row['workflow']}{child}")
     return EXIT_OK
 
 
@@ -246,6 +247,9 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("list", help="list recent executions, newest first")
     p.add_argument("--state", choices=("pending", "running", "completed", "failed", "cancelled"))
     p.add_argument("--limit", type=int, default=20, metavar="N")
+    p.add_argument(
+        "--all", action="store_true", help="include the child executions of composite nodes"
+    )
     p.add_argument("--json", action="store_true")
     redis_option(p)
     p.set_defaults(func=cmd_list)

@@ -219,11 +219,14 @@ class Client:
                 raise ExecutionError(f"no execution with id {execution_id}")
             return [cp.summary() for cp in self.store.checkpoints(execution_id)]
 
-    def list(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def list(
+        self, state: str | None = None, limit: int = 100, *, include_children: bool = False
+    ) -> list[dict[str, Any]]:
         """Recent executions, newest first (``execution_id``, ``state``, ``created_at``,
-        ``workflow``), optionally only those in ``state``."""
+        ``workflow``, ``parent``), optionally only those in ``state``; the child executions
+        of composite nodes only with ``include_children``."""
         with _redis_errors(self.store):
-            return self.store.recent(state, limit)
+            return self.store.recent(state, limit, include_children)
 
     def _finished(self, execution_id: str) -> bool:
         with _redis_errors(self.store):

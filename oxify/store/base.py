@@ -305,8 +305,11 @@ class StateStore(Protocol):
         """Release the drive lock if ``token`` holds it (after an error)."""
         ...
 
-    def recent(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Newest executions first: ``execution_id``, ``state``, ``created_at``, ``workflow``."""
+    def recent(
+        self, state: str | None = None, limit: int = 100, include_children: bool = True
+    ) -> list[dict[str, Any]]:
+        """Newest executions first: ``execution_id``, ``state``, ``created_at``, ``workflow``,
+        ``parent`` (the parent execution's id for a child execution, else None)."""
         ...
 
     def stalled(self, older_than: float) -> list[str]:

@@ -75,6 +75,7 @@ class _Execution:
     workflow: str
     cancel: str | None = None
     pause: str | None = None
+    parent: str | None = None
     library: str = ""
     children: dict[str, str] = field(default_factory=dict)
     child_outcomes: dict[str, str] = field(default_factory=dict)
@@ -172,6 +173,7 @@ class MemoryStore:
                 inputs=_dumps(new.inputs),
                 workflow=new.workflow_json,
                 library=new.library_json,
+                parent=(new.record.get("parent") or {}).get("execution_id"),
             )
             for node_id, value in new.outputs.items():
                 ex.outputs[node_id], extra = encode_output(value)
@@ -544,7 +546,9 @@ class MemoryStore:
             if self._lock_holder(execution_id) == token:
                 del self._drive[execution_id]
 
-    def recent(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def recent(
+        self, state: str | None = None, limit: int = 100, include_children: bool = True
+    ) -> list[dict[str, Any]]:
         with self._cond:
             order = sorted(self._created.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
             out: list[dict[str, Any]] = []
@@ -554,12 +558,15 @@ class MemoryStore:
                 ex = self._get(eid)
                 if ex is None or (state is not None and ex.state != state):
                     continue
+                if ex.parent and not include_children:
+                    continue
                 out.append(
                     {
                         "execution_id": eid,
                         "state": ex.state,
                         "created_at": ex.created_at,
                         "workflow": ex.name,
+                        "parent": ex.parent,
                     }
                 )
             return out

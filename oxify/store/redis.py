@@ -167,6 +167,7 @@ class RedisStore:
             json.loads(new.workflow_json).get("metadata", {}).get("name", "workflow"),
             _dumps(new.config),
             new.library_json,
+            (new.record.get("parent") or {}).get("execution_id", ""),
         ]
         blobs: dict[str, str] = {}
         args.append(len(new.outputs))
@@ -473,7 +474,9 @@ class RedisStore:
     def request_cancel(self, execution_id: str, reason: str) -> bool:
         return self._flag(execution_id, "cancel", reason)
 
-    def recent(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def recent(
+        self, state: str | None = None, limit: int = 100, include_children: bool = True
+    ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         start = 0
         batch = max(limit, 100)
@@ -484,11 +487,13 @@ class RedisStore:
             start += batch
             pipe = self.redis.pipeline(transaction=False)
             for eid in ids:
-                pipe.hmget(self.key(eid, "meta"), "state", "created_at", "name")
+                pipe.hmget(self.key(eid, "meta"), "state", "created_at", "name", "parent")
             gone = []
-            for eid, (st, created, name) in zip(ids, pipe.execute(), strict=True):
+            for eid, (st, created, name, parent) in zip(ids, pipe.execute(), strict=True):
                 if st is None:
                     gone.append(eid)  # expired (retention): drop it from the index
+                    continue
+                if parent and not include_children:
                     continue
                 if state is None or st == state:
                     out.append(
@@ -497,6 +502,7 @@ class RedisStore:
                             "state": st,
                             "created_at": float(created),
                             "workflow": name,
+                            "parent": parent,
                         }
                     )
             if gone:

@@ -543,9 +543,27 @@ def test_recent_lists_newest_first_with_a_state_filter(store: Store) -> None:
     b = _new(store, "pending", created_at=base + 2)
     c = _new(store, "running", created_at=base + 3, workflow=named)
     assert store.recent(limit=3) == [
-        {"execution_id": c, "state": "running", "created_at": base + 3, "workflow": "demo"},
-        {"execution_id": b, "state": "pending", "created_at": base + 2, "workflow": "workflow"},
-        {"execution_id": a, "state": "running", "created_at": base + 1, "workflow": "demo"},
+        {
+            "execution_id": c,
+            "state": "running",
+            "created_at": base + 3,
+            "workflow": "demo",
+            "parent": None,
+        },
+        {
+            "execution_id": b,
+            "state": "pending",
+            "created_at": base + 2,
+            "workflow": "workflow",
+            "parent": None,
+        },
+        {
+            "execution_id": a,
+            "state": "running",
+            "created_at": base + 1,
+            "workflow": "demo",
+            "parent": None,
+        },
     ]
     assert [r["execution_id"] for r in store.recent("running", limit=2)] == [c, a]
     assert [r["execution_id"] for r in store.recent("pending", limit=1)] == [b]
@@ -554,6 +572,23 @@ def test_recent_lists_newest_first_with_a_state_filter(store: Store) -> None:
     assert store.commit(c, 0, done, ttl=None)
     assert [r["execution_id"] for r in store.recent("running", limit=1)] == [a]
     assert store.recent("completed", limit=1)[0]["execution_id"] == c
+
+
+def test_recent_leaves_child_executions_out_when_asked(store: Store) -> None:
+    base = time.time() + 20_000
+    parent = _new(store, "running", created_at=base + 1)
+    new = NewExecution(
+        _id(),
+        '{"nodes": []}',
+        "hash",
+        {"state": "running", "nodes": {}, "parent": {"execution_id": parent, "node_id": "n"}},
+        {},
+        base + 2,
+    )
+    child, _ = store.create(new)
+    rows = store.recent(limit=2)
+    assert [(r["execution_id"], r["parent"]) for r in rows] == [(child, parent), (parent, None)]
+    assert [r["execution_id"] for r in store.recent(limit=1, include_children=False)] == [parent]
 
 
 def test_stalled_lists_unfinished_executions_by_last_progress(store: Store) -> None:
