@@ -192,6 +192,9 @@ def start_child(
     cid = child["id"]
     if c.store.exists(cid):
         return
+    state, cancel = c.store.status(eid)
+    if state is None or cancel is not None or ExecutionState(state).terminal:
+        return  # the parent ended (or is being cancelled) since the step was committed
     link = {
         "execution_id": eid,
         "node_id": node_id,
