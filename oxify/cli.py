@@ -198,15 +198,30 @@ def make_progress(args: argparse.Namespace, workflow: Any) -> Any:
 
 def finish_embedded(execution: Any, progress: Any, as_json: bool) -> int:
     """Wait for an embedded execution (Ctrl-C cancels it; ``oxify resume ID`` continues
-    it), print the result, return the exit code."""
+    it; ``oxify pause|resume|cancel ID`` from another shell reach it through the state
+    directory), print the result, return the exit code."""
+    from oxify.config import state_dir
+    from oxify.local_control import ControlChannel
+
+    channel = ControlChannel(state_dir(), execution.id)
+    channel.open()
     try:
         while not execution.done():
+            for action in channel.take():
+                if action == "pause":
+                    execution.pause("requested from the command line")
+                elif action == "resume":
+                    execution.resume()
+                else:
+                    execution.cancel("cancelled by request")
             with contextlib.suppress(TimeoutError):
-                execution.wait(0.2)
+                execution.wait(0.1)
     except KeyboardInterrupt:
         execution.cancel("interrupted")
         execution.wait()
         print(f"oxify: interrupted; continue with: oxify resume {execution.id}", file=sys.stderr)
+    finally:
+        channel.close()
     result = execution.wait()
     if progress is not None:
         progress.close()

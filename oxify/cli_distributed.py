@@ -107,9 +107,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from oxify.cli_durable import refuse_embedded
+    from oxify.cli_durable import signal_embedded
 
-    refuse_embedded(args.execution_id, "cancel")
+    if signal_embedded(args.execution_id, "cancel"):
+        return EXIT_OK
     client = _client(args)
     client.cancel(args.execution_id, args.reason)
     result = client.get(args.execution_id)

@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from oxify.cli import EXIT_OK, UsageError, finish_embedded, make_progress, read_inputs
+from oxify.cli import EXIT_OK, finish_embedded, make_progress, read_inputs
 
 
 def _local(execution_id: str) -> Any:
@@ -67,19 +67,30 @@ def _stored_workflow(store: Any, execution_id: str, definition: Any) -> Any:
     return parse_workflow(store.execution(execution_id).workflow)
 
 
-def refuse_embedded(execution_id: str, verb: str) -> None:
-    """Pause and cancel reach distributed executions only: an embedded one lives inside the
-    process that runs it."""
-    if _local(execution_id) is not None:
-        raise UsageError(
-            f"execution {execution_id} runs embedded, inside the process that started it: "
-            f"it cannot be {verb}{'d' if verb.endswith('e') else 'led'} from here; stop it "
-            "with Ctrl-C there, and continue it with oxify resume"
-        )
+def signal_embedded(execution_id: str, action: str) -> bool:
+    """Send ``action`` to an embedded execution that a live ``oxify`` process runs. False
+    if the id is not an embedded execution; a clear error if it is one that no process
+    runs any more (pause and cancel need it running)."""
+    from oxify.config import state_dir
+    from oxify.errors import ExecutionError
+    from oxify.local_control import send
+
+    if _local(execution_id) is None:
+        return False
+    if send(state_dir(), execution_id, action):
+        print(f"execution {execution_id}: {action} requested")
+        return True
+    if action == "resume":
+        return False  # not running: resume from its checkpoint instead
+    raise ExecutionError(
+        f"execution {execution_id} ran embedded and no process runs it now (it ended, or "
+        "its process died): continue it with oxify resume"
+    )
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    refuse_embedded(args.execution_id, "pause")
+    if signal_embedded(args.execution_id, "pause"):
+        return EXIT_OK
     client = _client(args)
     client.pause(args.execution_id, args.reason)
     print(f"execution {args.execution_id}: {client.get(args.execution_id).state.value}")
@@ -87,6 +98,9 @@ def cmd_pause(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    plain = args.checkpoint is None and not args.workflow
+    if plain and signal_embedded(args.execution_id, "resume"):  # paused in a live process
+        return EXIT_OK
     store = _local(args.execution_id)
     definition = _workflow_for(args, store)
     if store is not None:
@@ -207,7 +221,10 @@ def add_durable_commands(sub: Any) -> None:
 
     p = sub.add_parser(
         "pause",
-        help="pause a distributed execution (running nodes finish, no new node starts)",
+        help="pause an execution (running nodes finish, no new node starts)",
+        description="Pause an execution: running nodes finish and are recorded, no new node "
+        "starts, child executions pause too. A distributed execution is paused through "
+        "Redis; an embedded one through the process running it (oxify run).",
     )
     common(p)
     p.add_argument("--reason", default="requested", help="recorded in the event")

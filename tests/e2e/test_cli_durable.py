@@ -18,7 +18,7 @@ import pytest
 import oxify
 from tests.conftest import test_registry as registry_with_plugins
 from tests.plugins import tally
-from tests.support import START, build, custom
+from tests.support import END, START, build, custom
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,8 +154,8 @@ def test_resuming_with_a_changed_file_needs_allow_changed(tmp_path: Path, redis_
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["pause", "local-one"], "runs embedded"),
-        (["cancel", "local-one"], "cannot be cancelled from here"),
+        (["pause", "local-one"], "no process runs it now"),
+        (["cancel", "local-one"], "no process runs it now"),
         (["checkpoints", "nope", "--redis-url", "redis://127.0.0.1:1/0"], "cannot reach Redis"),
     ],
 )
@@ -179,3 +179,79 @@ def test_durable_commands_fail_clearly(args: list[str], message: str, tmp_path: 
     assert done.returncode != 0
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _started(path: Path) -> str:
+    """The id of the embedded execution started from ``path`` (in the state directory)."""
+    state = Path(os.environ["OXIFY_STATE_DIR"])
+    found: list[str] = []
+
+    def look() -> bool:
+        for d in state.iterdir():
+            saved = d / "execution.json"
+            if saved.is_file() and json.loads(saved.read_text())["source"] == str(path):
+                found.append(d.name)
+                return True
+        return False
+
+    _until(look)
+    return found[0]
+
+
+def test_pause_resume_and_cancel_reach_a_running_embedded_execution(tmp_path: Path, redis_db: Any):
+    tag = uuid.uuid4().hex
+    wf = build(
+        {
+            "start": START,
+            "a": custom("test.count", tally=tag, mark="a", seconds=0.8),
+            "b": custom("test.count", tally=tag, mark="b"),
+            "end": {"type": "End"},
+        },
+        "start>a, a>b, b>end",
+    )
+    path = tmp_path / "two.json"
+    oxify.save_workflow(wf, path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oxify.cli", "run", str(path), "--json"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    eid = _started(path)
+    _until(lambda: tally(tag) == ["a"])
+    paused = oxify_cli("pause", eid)
+    assert paused.returncode == 0, paused.stderr
+    assert "pause requested" in paused.stdout
+    time.sleep(1.5)  # a finishes; b is held
+    assert tally(tag) == ["a"]
+    assert proc.poll() is None
+    resumed = oxify_cli("resume", eid)
+    assert resumed.returncode == 0, resumed.stderr
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["state"] == "completed"
+    assert tally(tag) == ["a", "b"]
+
+    slow = tmp_path / "slow.json"
+    oxify.save_workflow(
+        build(
+            {"start": START, "s": custom("oxify.sleep", seconds=30), "end": END}, "start>s, s>end"
+        ),
+        slow,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oxify.cli", "run", str(slow), "--json"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    eid = _started(slow)
+    cancelled = oxify_cli("cancel", eid)
+    assert cancelled.returncode == 0, cancelled.stderr
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert json.loads(out)["state"] == "cancelled"
