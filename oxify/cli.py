@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -172,10 +173,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     definition = load_definition(args.file)
     engine = Engine(registry=cli_registry(), checkpoints=FileCheckpointStore(state_dir()))
     progress = make_progress(args, definition.workflow)
-    execution = engine.start(
-        definition, inputs, config, on_event=progress.on_event if progress else None
+    on_event = progress.on_event if progress else None
+    return run_embedded(
+        lambda: engine.start(definition, inputs, config, on_event=on_event), progress, args.json
     )
-    return finish_embedded(execution, progress, args.json)
 
 
 def cli_registry() -> Any:
@@ -196,17 +197,38 @@ def make_progress(args: argparse.Namespace, workflow: Any) -> Any:
     return Progress.for_workflow(workflow, sys.stderr, live=sys.stderr.isatty()) if show else None
 
 
-def finish_embedded(execution: Any, progress: Any, as_json: bool) -> int:
-    """Wait for an embedded execution (Ctrl-C cancels it; ``oxify resume ID`` continues
-    it; ``oxify pause|resume|cancel ID`` from another shell reach it through the state
-    directory), print the result, return the exit code."""
+def run_embedded(start: Callable[[], Any], progress: Any, as_json: bool) -> int:
+    """Start an embedded execution and wait for it (Ctrl-C cancels it; ``oxify resume ID``
+    continues it; ``oxify pause|resume|cancel ID`` from another shell reach it through the
+    state directory), print the result, return the exit code."""
+    import signal
+    import threading
+
     from oxify.config import state_dir
     from oxify.local_control import ControlChannel
 
-    channel = ControlChannel(state_dir(), execution.id)
-    channel.open()
+    interrupted = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: stop waiting
+        interrupted.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    channel: ControlChannel | None = None
     try:
+        execution = start()  # a Ctrl-C meanwhile is kept for the loop below
+        channel = ControlChannel(state_dir(), execution.id)
+        channel.open()
         while not execution.done():
+            if interrupted.is_set():
+                execution.cancel("interrupted")
+                execution.wait()
+                print(
+                    f"oxify: interrupted; continue with: oxify resume {execution.id}",
+                    file=sys.stderr,
+                )
+                break
             for action in channel.take():
                 if action == "pause":
                     execution.pause("requested from the command line")
@@ -216,12 +238,10 @@ def finish_embedded(execution: Any, progress: Any, as_json: bool) -> int:
                     execution.cancel("cancelled by request")
             with contextlib.suppress(TimeoutError):
                 execution.wait(0.1)
-    except KeyboardInterrupt:
-        execution.cancel("interrupted")
-        execution.wait()
-        print(f"oxify: interrupted; continue with: oxify resume {execution.id}", file=sys.stderr)
     finally:
-        channel.close()
+        signal.signal(signal.SIGINT, previous)
+        if channel is not None:
+            channel.close()
     result = execution.wait()
     if progress is not None:
         progress.close()

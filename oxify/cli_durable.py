@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from oxify.cli import EXIT_OK, finish_embedded, make_progress, read_inputs
+from oxify.cli import EXIT_OK, make_progress, read_inputs, run_embedded
 
 
 def _local(execution_id: str) -> Any:
@@ -105,14 +105,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
     definition = _workflow_for(args, store)
     if store is not None:
         progress = make_progress(args, _stored_workflow(store, args.execution_id, definition))
-        execution = _engine(store).resume(
-            args.execution_id,
-            checkpoint=args.checkpoint,
-            workflow=definition,
-            allow_changed=args.allow_changed,
-            on_event=progress.on_event if progress else None,
-        )
-        return finish_embedded(execution, progress, args.json)
+        engine = _engine(store)
+
+        def start() -> Any:
+            return engine.resume(
+                args.execution_id,
+                checkpoint=args.checkpoint,
+                workflow=definition,
+                allow_changed=args.allow_changed,
+                on_event=progress.on_event if progress else None,
+            )
+
+        return run_embedded(start, progress, args.json)
     from oxify.cli_distributed import _finish, _watch
 
     client = _client(args)
@@ -135,20 +139,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
     inputs = read_inputs(args)
     if store is not None:
         progress = make_progress(args, _stored_workflow(store, args.execution_id, definition))
-        execution = _engine(store).replay(
-            args.execution_id,
-            args.from_node,
-            inputs,
-            checkpoint=args.checkpoint,
-            workflow=definition,
-            allow_changed=args.allow_changed,
-            on_event=progress.on_event if progress else None,
-        )
-        print(
-            f"replaying {args.execution_id} from {args.from_node} as {execution.id}",
-            file=sys.stderr,
-        )
-        return finish_embedded(execution, progress, args.json)
+        engine = _engine(store)
+
+        def start() -> Any:
+            execution = engine.replay(
+                args.execution_id,
+                args.from_node,
+                inputs,
+                checkpoint=args.checkpoint,
+                workflow=definition,
+                allow_changed=args.allow_changed,
+                on_event=progress.on_event if progress else None,
+            )
+            print(
+                f"replaying {args.execution_id} from {args.from_node} as {execution.id}",
+                file=sys.stderr,
+            )
+            return execution
+
+        return run_embedded(start, progress, args.json)
     from oxify.cli_distributed import _finish, _watch
 
     client = _client(args)

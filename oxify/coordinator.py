@@ -63,7 +63,7 @@ from oxify.nodes.attempt import (
 from oxify.nodes.registry import NodeRegistry
 from oxify.recovery import checkpoint_request
 from oxify.remote_context import remote_context
-from oxify.repair import held_tasks, lost_work
+from oxify.repair import due_here, held_tasks, lost_work
 from oxify.store.base import (
     CHILD_PREFIX,
     Commit,
@@ -433,6 +433,7 @@ class Coordinator:
             consumed.append((CHILD_PREFIX + payload["child"], 0))
             actions += apply_child(self, run, payload)
         actions += check_waits(self, run, reconcile)
+        actions += due_here(self, run)
         if reconcile and not record.state.terminal:
             actions += lost_work(self, run, consumed, resend)
         if not actions and not consumed and not run.changed:
@@ -500,17 +501,26 @@ class Coordinator:
                         machine.node_failed(record, action.node_id, action.attempt, failure, now)
                     )
                     continue
-                if spec.composite is not None and action.delay <= 0:
+                local = spec.inline or spec.composite is not None
+                if record.state is ExecutionState.PAUSED or (local and action.delay > 0):
+                    # held (sent or run when the execution is resumed), or a retry of a node
+                    # the orchestrator runs itself, due later: a wake-up comes back for it
+                    commit.dispatched[action.node_id] = Dispatched(
+                        action.attempt, now + action.delay
+                    )
+                    if local and action.delay > 0:
+                        delay = action.delay + 0.05
+                        step.wake = delay if step.wake is None else min(step.wake, delay)
+                    continue
+                if spec.composite is not None:
                     from oxify.children import begin_composite
 
                     pending.extend(begin_composite(self, run, action, spec.composite))
                     continue
-                if spec.inline and action.delay <= 0:
+                if spec.inline:
                     pending.extend(self._inline(run, action))
                     continue
                 commit.dispatched[action.node_id] = Dispatched(action.attempt, now + action.delay)
-                if record.state is ExecutionState.PAUSED:
-                    continue  # held: sent when the execution is resumed
                 in_chord = run.cfg.mode == "levels" and action.attempt == 1 and action.delay <= 0
                 task = self._task(
                     workflow, action.node_id, action.attempt, action.delay, not in_chord

@@ -63,7 +63,10 @@ class LoopExecutor:
     def resume(self, ctx: NodeContext, state: Any, results: list[ChildResult]) -> Any:
         failed = first_failure(results)
         if failed is not None:
-            raise NodeError(f"loop {ctx.node.label}: {failed.label} failed: {failed.error}")
+            raise NodeError(
+                f"loop {ctx.node.label}: {failed.label} failed: {failed.error}",
+                retryable=True,  # a new attempt runs the iterations again
+            )
         if state["loop_type"] != "while":
             outputs = [r.output for r in results]
             return {"loop_type": state["loop_type"], "iterations": len(outputs), "results": outputs}

@@ -71,7 +71,7 @@ class ParallelExecutor:
                 if r.state == "timed_out" and cfg.timeout_ms is not None:
                     error = f"timed out after {cfg.timeout_ms} ms"
                 settled[r.label] = {"status": status, "error": error}
-        return _output(ctx, cfg, settled, [t.id for t in cfg.tasks])
+        return _output(ctx, cfg, settled, [t.id for t in cfg.tasks], retryable=True)
 
 
 def _decided(cfg: ParallelConfig, settled: dict[str, dict[str, Any]]) -> bool:
@@ -85,8 +85,14 @@ def _decided(cfg: ParallelConfig, settled: dict[str, dict[str, Any]]) -> bool:
 
 
 def _output(
-    ctx: NodeContext, cfg: ParallelConfig, settled: dict[str, dict[str, Any]], order: list[str]
+    ctx: NodeContext,
+    cfg: ParallelConfig,
+    settled: dict[str, dict[str, Any]],
+    order: list[str],
+    retryable: bool = False,
 ) -> Any:
+    """The node's output; failures of body tasks are ``retryable`` (a new attempt runs
+    them again), failures of expressions are not."""
     ordered = {tid: settled[tid] for tid in order if tid in settled}
     if cfg.strategy == "WaitAll":
         # the task that failed, rather than the ones cancelled because it failed
@@ -97,12 +103,15 @@ def _output(
             entry = ordered[bad[0]]
             raise NodeError(
                 f"parallel {ctx.node.label}: task '{bad[0]}' {entry['status']}: "
-                f"{entry.get('error')}"
+                f"{entry.get('error')}",
+                retryable=retryable,
             )
     if cfg.strategy == "Race":
         winner = next((t for t, e in ordered.items() if e["status"] == "success"), None)
         if winner is None:
             errors = "; ".join(f"{t}: {e.get('error')}" for t, e in ordered.items())
-            raise NodeError(f"parallel {ctx.node.label}: no task succeeded ({errors})")
+            raise NodeError(
+                f"parallel {ctx.node.label}: no task succeeded ({errors})", retryable=retryable
+            )
         return {"strategy": cfg.strategy, "winner": winner, "results": {winner: ordered[winner]}}
     return {"strategy": cfg.strategy, "results": ordered}

@@ -37,7 +37,8 @@ class SubWorkflowExecutor:
         child = results[0]
         if not child.ok:
             raise NodeError(
-                f"sub-workflow {ctx.node.label} {child.state}: {child.error or 'no reason given'}"
+                f"sub-workflow {ctx.node.label} {child.state}: {child.error or 'no reason given'}",
+                retryable=True,  # a new attempt runs a new child
             )
         output = child.output
         if cfg.output_variable:

@@ -93,7 +93,11 @@ def _finish(ctx: NodeContext, cfg: TryCatchConfig, state: dict[str, Any]) -> Any
     if state.get("finally_error") is not None:
         problems.append(f"finally failed: {state['finally_error']}")
     if problems:
-        raise NodeError(f"try/catch {ctx.node.label}: " + "; ".join(problems))
+        with_bodies = any(body_ref(ctx.node, f"{p}_body") is not None for p in _PHASES)
+        raise NodeError(
+            f"try/catch {ctx.node.label}: " + "; ".join(problems),
+            retryable=with_bodies,  # a new attempt runs the sub-workflows again
+        )
     return {
         "try_result": state.get("try_result"),
         "catch_result": state.get("catch_result"),

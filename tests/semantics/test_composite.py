@@ -418,3 +418,30 @@ def test_a_composite_nodes_own_timeout_bounds_its_children(runner):
     assert "timed out after 0.3 s" in node.error
     (cid,) = [e.data["child_id"] for e in runner.events(eid) if e.type == "child.started"]
     assert runner.wait(cid, timeout=30).state is ExecutionState.CANCELLED
+
+
+def test_a_composite_node_is_retried_whole_after_a_delay(runner):
+    tag = _tag()
+    child = sub(
+        {"w": count(tag, "try"), "boom": custom("oxify.fail", message="flaky")},
+        "s>w, w>boom, boom>e",
+    )
+    wf = build(
+        {"start": START, "n": {"type": "SubWorkflow", "config": {"workflow": child}}, "end": END},
+        "start>n, n>end",
+        n={
+            "retry_config": {
+                "max_retries": 2,
+                "initial_delay_ms": 100,
+                "backoff_multiplier": 1.0,
+                "max_delay_ms": 100,
+            }
+        },
+    )
+    eid = runner.start(wf)
+    result = runner.wait(eid, timeout=30)
+    assert result.state is ExecutionState.FAILED
+    assert result.node("n").attempts == 3
+    assert tally(tag) == ["try", "try", "try"]  # each attempt ran a new child
+    children = {e.data["child_id"] for e in runner.events(eid) if e.type == "child.started"}
+    assert len(children) == 3
