@@ -102,6 +102,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if plain and signal_embedded(args.execution_id, "resume"):  # paused in a live process
         return EXIT_OK
     store = _local(args.execution_id)
+    if store is not None:
+        from oxify.config import state_dir
+        from oxify.errors import ExecutionError
+        from oxify.local_control import running_pid
+
+        pid = running_pid(state_dir(), args.execution_id)
+        if pid is not None:
+            raise ExecutionError(
+                f"execution {args.execution_id} is running in process {pid}: cancel it "
+                "first (oxify cancel) to restart it from a checkpoint"
+            )
     definition = _workflow_for(args, store)
     if store is not None:
         progress = make_progress(args, _stored_workflow(store, args.execution_id, definition))

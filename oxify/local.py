@@ -165,6 +165,11 @@ class Engine:
         store = self._store()
         saved = store.execution(execution_id)
         cp = pick(store.list(execution_id), execution_id, checkpoint)
+        if cp.state == ExecutionState.COMPLETED.value:
+            raise ExecutionError(
+                f"execution {execution_id} completed: there is nothing to resume "
+                "(replay runs parts of it again)"
+            )
         stored = Definition.from_data(parse_workflow(saved.workflow), saved.library)
         definition = stored
         if workflow is not None:

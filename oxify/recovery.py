@@ -98,6 +98,11 @@ def resume(
             f"execution {eid} is {state.value}: only a paused, failed or cancelled execution "
             "can be resumed (cancel it first to restart it from a checkpoint)"
         )
+    if state is ExecutionState.COMPLETED and checkpoint is None:
+        raise ExecutionError(
+            f"execution {eid} completed: there is nothing to resume (replay runs parts of it "
+            "again, or resume from an earlier --checkpoint)"
+        )
     target, record, rerun, kept, cp_id, cfg = _rebuilt(
         c, eid, eid, snap, definition, allow_changed, checkpoint, snap.inputs
     )

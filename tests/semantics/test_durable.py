@@ -240,3 +240,10 @@ def test_pause_reaches_loop_iterations(runner):
     result = runner.wait(eid)
     assert result.ok, result.error
     assert tally(tag) == ["1", "2", "3"]
+
+
+def test_a_completed_execution_is_not_resumed(runner):
+    eid = runner.start(_chain(_tag()), {"x": 1})
+    assert runner.wait(eid).ok
+    with pytest.raises(ExecutionError, match="completed: there is nothing to resume"):
+        runner.resume(eid)
