@@ -237,6 +237,8 @@ class Engine:
             machine, eid, stored.workflow, cp.record, store.outputs(cp), new_inputs
         )
         record.started_at = None
+        for node_id in machine.restart_set(record, changed | {start_at}):
+            record.nodes[node_id].attempts = 0  # a new execution: re-run nodes count from 1
         store.save_execution(_saved(eid, definition, new_inputs, cfg))
         event = workflow_started(definition.workflow, cfg.mode)
         data = {**event[1], "replay_of": execution_id, "from_node": start_at}

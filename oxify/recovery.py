@@ -68,6 +68,9 @@ def _rebuilt(
     if from_node is not None:
         redo_from.add(find_node(target.workflow, from_node))
     redo = machine.restart_set(record, redo_from)
+    if new_eid != eid:  # a replay is a new execution: its re-run nodes count from 1
+        for node_id in redo:
+            record.nodes[node_id].attempts = 0
     kept = {n: v for n, v in reusable_outputs(record).items() if n not in redo}
     record.state = ExecutionState.PENDING
     record.workflow_hash = target.hash

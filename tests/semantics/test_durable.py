@@ -157,6 +157,7 @@ def test_replay_from_the_middle_reuses_upstream_outputs(runner):
     assert marks.count("a") == 1  # zero re-executions of the reused node
     assert marks.count("b") == 2 and marks.count("c") == 2
     assert result.node("a").output == "1-a"
+    assert result.node("b").attempts == 1  # a new execution: its attempts count afresh
     started = next(e for e in runner.events(again) if e.type == "workflow.started")
     assert started.data["replay_of"] == eid and started.data["from_node"] == "b"
 
