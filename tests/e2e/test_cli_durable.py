@@ -203,7 +203,7 @@ def test_pause_resume_and_cancel_reach_a_running_embedded_execution(tmp_path: Pa
     wf = build(
         {
             "start": START,
-            "a": custom("test.count", tally=tag, mark="a", seconds=0.8),
+            "a": custom("test.count", tally=tag, mark="a", seconds=1.2),
             "b": custom("test.count", tally=tag, mark="b"),
             "end": {"type": "End"},
         },

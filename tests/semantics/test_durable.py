@@ -54,7 +54,7 @@ def _chain(tag: str, gate_name: str | None = None, last: str = "{{b}}.") -> Any:
 def test_pause_holds_new_nodes_until_resumed(runner):
     tag = _tag()
     wf = build(
-        {"start": START, "a": count(tag, "a", seconds=0.6), "b": count(tag, "b"), "end": END},
+        {"start": START, "a": count(tag, "a", seconds=1.0), "b": count(tag, "b"), "end": END},
         "start>a, a>b, b>end",
     )
     eid = runner.start(wf)
@@ -214,7 +214,7 @@ def test_pause_reaches_loop_iterations(runner):
         "metadata": {"name": "body"},
         "nodes": [
             {"id": "s", "kind": START},
-            {"id": "w", "kind": count(tag, "{{item}}", seconds=0.4)},
+            {"id": "w", "kind": count(tag, "{{item}}", seconds=0.8)},
             {"id": "e", "kind": END},
         ],
         "edges": [{"from": "s", "to": "w"}, {"from": "w", "to": "e"}],
