@@ -38,6 +38,17 @@ def check_pinned(
     )
 
 
+def same_definition(eid: str, cp_id: str, taken_with: str, pinned: str) -> None:
+    """A checkpoint taken before the execution was re-pinned (a resume with
+    ``allow_changed``) belongs to a definition that is no longer stored."""
+    if taken_with != pinned:
+        raise ExecutionError(
+            f"checkpoint {cp_id} of execution {eid} was taken with workflow definition "
+            f"{taken_with[:12]}, but the execution is now pinned to {pinned[:12]}; resume "
+            "from a newer checkpoint"
+        )
+
+
 def find_node(workflow: Workflow, ref: str) -> str:
     """A node id from an id or a unique name; a clear error otherwise."""
     if ref in workflow.nodes_by_id:

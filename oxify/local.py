@@ -20,7 +20,7 @@ from typing import Any
 from oxify import events as ev
 from oxify.checkpoints import CheckpointStore, MemoryCheckpointStore, SavedExecution, pick
 from oxify.definition import Definition, load_definition
-from oxify.durable import check_pinned, find_node, rebuild
+from oxify.durable import check_pinned, find_node, rebuild, same_definition
 from oxify.embedded import EventCallback, Execution, WorkflowSource, _Origin
 from oxify.engine.describe import workflow_started
 from oxify.engine.plan import Plan, PlanCache
@@ -165,6 +165,7 @@ class Engine:
         store = self._store()
         saved = store.execution(execution_id)
         cp = pick(store.list(execution_id), execution_id, checkpoint)
+        same_definition(execution_id, cp.id, cp.workflow_hash, saved.workflow_hash)
         if cp.state == ExecutionState.COMPLETED.value:
             raise ExecutionError(
                 f"execution {execution_id} completed: there is nothing to resume "
@@ -222,6 +223,7 @@ class Engine:
         store = self._store()
         saved = store.execution(execution_id)
         cp = pick(store.list(execution_id), execution_id, checkpoint)
+        same_definition(execution_id, cp.id, cp.workflow_hash, saved.workflow_hash)
         stored = Definition.from_data(parse_workflow(saved.workflow), saved.library)
         definition = stored
         if workflow is not None:

@@ -19,11 +19,12 @@ from oxify import events as ev
 from oxify.checkpoints import CheckpointPolicy, pick, progress
 from oxify.definition import Definition
 from oxify.dispatch import event_dict
-from oxify.durable import check_pinned, find_node, rebuild, reusable_outputs
+from oxify.durable import check_pinned, find_node, rebuild, reusable_outputs, same_definition
 from oxify.engine.describe import workflow_started
 from oxify.engine.machine import Action, ExecutionPaused
 from oxify.engine.plan import build_plan
 from oxify.engine.state import ExecutionRecord, ExecutionState
+from oxify.engine.validate import ensure_valid
 from oxify.errors import ExecutionError
 from oxify.execution import ExecutionConfig, make_machine
 from oxify.model.io import workflow_to_data
@@ -41,6 +42,7 @@ def _source(
     checkpoints = c.store.checkpoints(eid)
     if checkpoint is not None or checkpoints:
         cp = pick(checkpoints, eid, checkpoint)
+        same_definition(eid, cp.id, cp.workflow_hash, snap.workflow_hash)
         return cp.record, c.store.checkpoint_outputs(eid, cp), cp.id
     return snap.record, c.store.outputs(eid), None
 
@@ -60,6 +62,8 @@ def _rebuilt(
     stored = c.definition(eid, snap.workflow_hash)[0]
     target = definition or stored
     check_pinned(eid, snap.workflow_hash, target, allow_changed)
+    if target is not stored:
+        ensure_valid(target.workflow)
     saved, outputs, cp_id = _source(c, eid, snap, checkpoint)
     cfg = ExecutionConfig(**snap.record.get("config", {}))
     machine = make_machine(target.workflow, build_plan(target.workflow), cfg)

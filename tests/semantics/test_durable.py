@@ -128,6 +128,9 @@ def test_resume_with_a_changed_definition_needs_allow_changed(runner):
     assert result.ok, result.error
     assert result.outputs == {"result": "1-a+1!"}
     assert tally(tag).count("a") == 1
+    first = runner.checkpoints(eid)[0]["id"]  # taken under the old definition
+    with pytest.raises(ExecutionError, match="now pinned to"):
+        runner.resume(eid, checkpoint=first)
 
 
 def test_a_running_execution_cannot_be_resumed(runner):
