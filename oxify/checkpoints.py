@@ -24,6 +24,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -324,6 +325,27 @@ class FileCheckpointStore:
                 continue  # pruned or being replaced meanwhile
             out.append(Checkpoint.from_dict(data))
         return out
+
+    def prune(self, older_than: float, keep: Callable[[str], bool] | None = None) -> int:
+        """Delete the executions not touched since ``older_than`` (seconds since the epoch)
+        unless ``keep(execution_id)``; returns how many went."""
+        import shutil
+
+        if not self.root.is_dir():
+            return 0
+        gone = 0
+        for folder in self.root.iterdir():
+            if not folder.is_dir() or folder.name.startswith("."):
+                continue
+            try:
+                touched = max(p.stat().st_mtime for p in folder.rglob("*.json"))
+            except (ValueError, OSError):
+                continue  # empty, or being written
+            if touched >= older_than or (keep is not None and keep(folder.name)):
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            gone += 1
+        return gone
 
     def outputs(self, checkpoint: Checkpoint) -> dict[str, Any]:
         blobs = self._dir(checkpoint.execution_id) / "blobs"

@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -165,13 +166,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         return run_distributed(args)
     from oxify.checkpoints import FileCheckpointStore
-    from oxify.config import state_dir
+    from oxify.config import state_dir, state_ttl
     from oxify.definition import load_definition
+    from oxify.local_control import running_pid
 
     inputs = read_inputs(args)
     config = config_from(args)
     definition = load_definition(args.file)
-    engine = Engine(registry=cli_registry(), checkpoints=FileCheckpointStore(state_dir()))
+    store = FileCheckpointStore(state_dir())
+    with contextlib.suppress(OSError):  # retention: executions not touched for a week
+        store.prune(time.time() - state_ttl(), lambda eid: running_pid(store.root, eid) is not None)
+    engine = Engine(registry=cli_registry(), checkpoints=store)
     progress = make_progress(args, definition.workflow)
     on_event = progress.on_event if progress else None
     return run_embedded(

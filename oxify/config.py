@@ -91,6 +91,12 @@ def load_plugins(registry: object, modules: tuple[str, ...]) -> None:
         register(registry)
 
 
+def state_ttl() -> float:
+    """Seconds the ``oxify`` command keeps an embedded execution it ran (``OXIFY_STATE_TTL``,
+    default 7 days, like ``OXIFY_RESULT_TTL`` for distributed ones)."""
+    return _float("OXIFY_STATE_TTL", 7 * 24 * 3600.0)
+
+
 def state_dir() -> Path:
     """Where the ``oxify`` command keeps embedded executions and their checkpoints (for
     ``oxify resume`` and ``oxify replay``): ``OXIFY_STATE_DIR``, else

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -329,3 +330,18 @@ def test_pick_without_checkpoints(wanted):
     with pytest.raises(ExecutionError, match="execution e1 has no checkpoints") as info:
         pick([], "e1", wanted)
     assert "checkpoint_frequency" in str(info.value)
+
+
+def test_file_store_prunes_executions_not_touched_for_long(tmp_path: Path):
+
+    store = FileCheckpointStore(tmp_path)
+    for eid in ("old", "kept", "new"):
+        store.save_execution(SavedExecution(eid, {}, {}, "h", {}, {}))
+        store.save(eid, "automatic", 1.0, "h", {"state": "running"}, {"n": 1}, keep=3)
+    long_ago = 1_000_000.0
+    for eid in ("old", "kept"):
+        for path in (tmp_path / eid).rglob("*.json"):
+            os.utime(path, (long_ago, long_ago))
+    gone = store.prune(older_than=2_000_000.0, keep=lambda eid: eid == "kept")
+    assert gone == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "new"]
