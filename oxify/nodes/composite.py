@@ -116,16 +116,17 @@ class Wait:
         return min(times) if times else None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data. Children are copied one level deep: their ``inputs`` and ``output``
-        values are shared, never changed in place (a wait is rewritten at every child event;
-        a deep copy would cost O(children × inputs) each time)."""
+        """Plain data. The child entries are shared, not copied: a wait never changes an
+        entry in place, it replaces it (:meth:`update`), so the plain data of an earlier
+        step stays as it was, and an event costs O(children) pointer copies, not a copy
+        of every entry and its inputs."""
         return {
             "seq": self.seq,
             "state": self.state,
             "until": self.until,
             "max_concurrency": self.max_concurrency,
             "deadline": self.deadline,
-            "children": [dict(c) for c in self.children],
+            "children": list(self.children),
             "node_deadline": self.node_deadline,
         }
 
@@ -137,12 +138,23 @@ class Wait:
             until=data.get("until", "all"),
             max_concurrency=data.get("max_concurrency"),
             deadline=data.get("deadline"),
-            children=[dict(c) for c in data["children"]],
+            children=list(data["children"]),
             node_deadline=data.get("node_deadline"),
         )
 
+    def index(self, cid: str) -> int | None:
+        return next((i for i, c in enumerate(self.children) if c["id"] == cid), None)
+
     def child(self, cid: str) -> dict[str, Any] | None:
-        return next((c for c in self.children if c["id"] == cid), None)
+        i = self.index(cid)
+        return None if i is None else self.children[i]
+
+    def update(self, i: int, **changes: Any) -> dict[str, Any]:
+        """Replace child ``i``'s entry by a changed copy (entries are shared, never
+        changed in place); the new entry."""
+        entry = {**self.children[i], **changes}
+        self.children[i] = entry
+        return entry
 
     def running(self) -> list[dict[str, Any]]:
         return [c for c in self.children if c["status"] == "running"]
@@ -153,12 +165,11 @@ class Wait:
         if self.max_concurrency is not None:
             room = self.max_concurrency - len(self.running())
         started: list[dict[str, Any]] = []
-        for c in self.children:
+        for i, c in enumerate(self.children):
             if room <= 0:
                 break
             if c["status"] == "pending":
-                c["status"] = "running"
-                started.append(c)
+                started.append(self.update(i, status="running"))
                 room -= 1
         return started
 
@@ -176,15 +187,15 @@ class Wait:
         """End the wait early: running children become ``running_as`` (returned, to be
         cancelled), pending ones ``not_started``."""
         stop: list[str] = []
-        for c in self.children:
+        for i, c in enumerate(self.children):
             if c["status"] == "running":
-                c["status"] = running_as
-                c["error"] = c.get("error") or (
+                error = c.get("error") or (
                     "timed out" if running_as == "timed_out" else "cancelled"
                 )
+                self.update(i, status=running_as, error=error)
                 stop.append(c["id"])
             elif c["status"] == "pending":
-                c["status"] = "not_started"
+                self.update(i, status="not_started")
         return stop
 
     def results(self) -> list[ChildResult]:
@@ -244,12 +255,10 @@ def child_done(
 ) -> CompositeStep | None:
     """A child finished. None if it is not one this wait still runs (a late report)."""
     wait = Wait.from_dict(wait_data)
-    child = wait.child(cid)
-    if child is None or child["status"] != "running":
+    i = wait.index(cid)
+    if i is None or wait.children[i]["status"] != "running":
         return None
-    child["status"] = result.state
-    child["output"] = result.output
-    child["error"] = result.error
+    wait.update(i, status=result.state, output=result.output, error=result.error)
     return _next(executor, ctx, wait, now, max_depth, [])
 
 
