@@ -93,9 +93,10 @@ def _carry_out(run: _Run, node_id: str, attempt: int, step: CompositeStep) -> li
     if rec.state is not NodeState.WAITING:
         machine.node_waiting(record, node_id, attempt)
         _event(run, ev.NODE_WAITING, node_id=node_id, name=run.workflow.nodes_by_id[node_id].name)
+    new_wait = rec.wait is None or rec.wait["seq"] != step.wait.seq
     rec.wait = step.wait.to_dict()
     due = step.wait.next_deadline()
-    if due is not None:
+    if due is not None and new_wait:  # one wake-up per wait (the reconciler backs it up)
         delay = max(0.0, due - run.now) + 0.05
         run.step.wake = delay if run.step.wake is None else min(run.step.wake, delay)
     for child in step.start:
