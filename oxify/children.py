@@ -22,7 +22,7 @@ from oxify.dispatch import event_dict
 from oxify.engine.describe import node_started
 from oxify.engine.machine import Action, RunNode
 from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
-from oxify.errors import OxifyError
+from oxify.errors import ConfigError, OxifyError, WorkflowError
 from oxify.execution import ExecutionConfig
 from oxify.nodes import composite
 from oxify.nodes.attempt import settle
@@ -213,7 +213,7 @@ def start_child(
             depth=record.depth + 1,
             paused=record.state is ExecutionState.PAUSED,
         )
-    except OxifyError as e:
+    except (WorkflowError, ConfigError) as e:  # the sub-workflow itself is wrong: a failure
         if c.store.exists(cid):
             return  # created meanwhile by another process
         result = {
@@ -227,6 +227,8 @@ def start_child(
         }
         if c.store.child_finished(eid, cid, result):
             c.dispatcher.start(eid)
+    except Exception:  # Redis or the broker failed: the reconciler creates it later
+        log.warning("execution %s: cannot start child %s yet", eid, cid, exc_info=True)
 
 
 def after_commit(c: Coordinator, eid: str, workflow_hash: str, step: _Step) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from oxify import ExecutionState
 from tests import plugins
 from tests.integration.test_distributed import _kill_worker, wait_for_call
-from tests.support import START, build, custom
+from tests.support import END, START, build, custom
 
 
 def _pipeline(tag: str, slow: float, queue: str = "oxify.killme") -> Any:
@@ -56,3 +56,60 @@ def test_resume_after_a_sigkilled_worker_gives_the_same_outputs(client, cluster)
     assert result.node("b").attempts > 1  # attempt numbers keep growing across a resume
     types = [e.type for e in client.events(eid, follow=False)]
     assert types.count("workflow.started") == 1 and "workflow.resumed" in types
+
+
+class _NoChildStore:
+    """A real store that fails to create child executions, as if Redis went away right
+    after the parent's step was committed (fault injection, not a mock)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.refused: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def create(self, new: Any, idempotency_key: str | None = None) -> Any:
+        if new.record.get("parent"):
+            from oxify.store.redis import StoreUnavailable
+
+            self.refused.append(new.execution_id)
+            raise StoreUnavailable("connection lost (injected)")
+        return self.real.create(new, idempotency_key)
+
+
+def test_a_child_lost_between_commit_and_creation_is_created_by_the_reconciler(client):
+    import time
+
+    import oxify
+    from oxify.coordinator import Coordinator
+    from tests.conftest import test_registry
+    from tests.integration.test_distributed import _LosingDispatcher
+
+    body = {
+        "metadata": {"name": "body"},
+        "nodes": [
+            {"id": "s", "kind": START},
+            {"id": "w", "kind": custom("test.count", output="{{n}}-done")},
+            {"id": "e", "kind": {"type": "End", "config": {"outputs": {"r": "{{w}}"}}}},
+        ],
+        "edges": [{"from": "s", "to": "w"}, {"from": "w", "to": "e"}],
+    }
+    sub = {"type": "SubWorkflow", "config": {"workflow": body, "input_mappings": {"n": "{{x}}"}}}
+    wf = build({"start": START, "sub": sub, "end": END}, "start>sub, sub>end")
+    faulty = _NoChildStore(client.store)
+    dying = Coordinator(faulty, _LosingDispatcher(client._coordinator.dispatcher), test_registry())
+    eid, _ = dying.submit(wf, {"x": 7}, oxify.ExecutionConfig())
+    dying.advance(eid)  # the step that spawns the child commits; creating the child fails
+    assert len(faulty.refused) == 1
+    assert not client.store.exists(faulty.refused[0])
+    reconciler = Coordinator(client.store, client._coordinator.dispatcher, test_registry())
+    deadline = time.monotonic() + 30
+    while not client.get(eid).state.terminal:
+        assert time.monotonic() < deadline
+        reconciler.reconcile(0.2)
+        time.sleep(0.1)
+    result = client.get(eid)
+    assert result.ok, result.error
+    assert result.node("sub").output["output"] == {"r": "7-done"}
+    assert result.node("sub").output["execution_id"] == faulty.refused[0]  # the same child id
