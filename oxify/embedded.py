@@ -325,7 +325,13 @@ class Execution:
         self._emit(type_, **data)
         if spec.composite is not None:
             ctx = self._context(node_id, attempt, None)
-            step = composite.begin(spec.composite, ctx, time.time(), self.config.max_depth)
+            step = composite.begin(
+                spec.composite,
+                ctx,
+                time.time(),
+                self.config.max_depth,
+                max_running=self.config.max_concurrent_nodes,
+            )
             return carry_out(self, node_id, attempt, step)
         timeout = self._node_timeout(node_id)
         ctx = self._context(node_id, attempt, timeout)

@@ -99,7 +99,14 @@ def child_finished(
     assert spec.composite is not None
     ctx = ex._context(node_id, attempt, None)
     step = composite.child_done(
-        spec.composite, ctx, rec.wait, cid, result, time.time(), ex.config.max_depth
+        spec.composite,
+        ctx,
+        rec.wait,
+        cid,
+        result,
+        time.time(),
+        ex.config.max_depth,
+        max_running=ex.config.max_concurrent_nodes,
     )
     if step is None:
         return
@@ -121,7 +128,14 @@ def wait_expired(ex: Execution, node_id: str, attempt: int) -> None:
     spec = ex._engine.registry.resolve(ex.workflow.nodes_by_id[node_id])
     assert spec.composite is not None
     ctx = ex._context(node_id, attempt, None)
-    step = composite.expired(spec.composite, ctx, rec.wait, time.time(), ex.config.max_depth)
+    step = composite.expired(
+        spec.composite,
+        ctx,
+        rec.wait,
+        time.time(),
+        ex.config.max_depth,
+        max_running=ex.config.max_concurrent_nodes,
+    )
     if step is not None:
         ex._apply(carry_out(ex, node_id, attempt, step))
 

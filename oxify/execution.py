@@ -30,7 +30,8 @@ class ExecutionConfig(BaseModel):
 
     - ``mode``: ``"levels"`` runs DAG level N entirely before level N+1; ``"dataflow"`` starts
       each node as soon as its own dependencies are done.
-    - ``max_concurrent_nodes``: nodes running at once (embedded mode).
+    - ``max_concurrent_nodes``: nodes running at once, and child executions a composite
+      node runs at once (embedded mode: its thread budget).
     - ``timeout``: limit for the whole execution; ``node_timeout``: per-attempt limit for nodes
       without a ``timeout_config``.
     - ``continue_on_error``: a failed node does not fail the run; its dependents are skipped.

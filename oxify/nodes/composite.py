@@ -226,17 +226,20 @@ def begin(
     ctx: NodeContext,
     now: float,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    *,
+    max_running: int | None = None,
 ) -> CompositeStep:
     """Start a composite node's attempt. The node's own ``timeout_config`` (not the
     execution's default ``node_timeout``, meant for single calls) limits the whole attempt,
-    children included."""
+    children included. ``max_running`` caps the children running at once, whatever the
+    node asks (the embedded runner's thread budget)."""
     try:
         answer = executor.begin(ctx)
     except Exception as e:
         return CompositeStep(failure=failure_of(e))
     limit = _own_timeout(ctx)
     node_deadline = None if limit is None else now + limit
-    return _settle(executor, answer, ctx, 0, now, max_depth, [], node_deadline)
+    return _settle(executor, answer, ctx, 0, now, max_depth, [], node_deadline, max_running)
 
 
 def _own_timeout(ctx: NodeContext) -> float | None:
@@ -252,6 +255,8 @@ def child_done(
     result: ChildResult,
     now: float,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    *,
+    max_running: int | None = None,
 ) -> CompositeStep | None:
     """A child finished. None if it is not one this wait still runs (a late report)."""
     wait = Wait.from_dict(wait_data)
@@ -259,7 +264,7 @@ def child_done(
     if i is None or wait.children[i]["status"] != "running":
         return None
     wait.update(i, status=result.state, output=result.output, error=result.error)
-    return _next(executor, ctx, wait, now, max_depth, [])
+    return _next(executor, ctx, wait, now, max_depth, [], max_running)
 
 
 def expired(
@@ -268,6 +273,8 @@ def expired(
     wait_data: Mapping[str, Any],
     now: float,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    *,
+    max_running: int | None = None,
 ) -> CompositeStep | None:
     """A deadline passed. The node's own time limit: running children are cancelled and the
     attempt fails as timed out (retried, skipped or defaulted as its policies say). The
@@ -285,7 +292,7 @@ def expired(
     if wait.deadline is None or now < wait.deadline:
         return None
     cancel = wait.close("timed_out")
-    return _resume(executor, ctx, wait, now, max_depth, cancel)
+    return _resume(executor, ctx, wait, now, max_depth, cancel, max_running)
 
 
 def _next(
@@ -295,10 +302,11 @@ def _next(
     now: float,
     max_depth: int,
     cancel: list[str],
+    max_running: int | None = None,
 ) -> CompositeStep:
     if not wait.over():
         return CompositeStep(wait=wait, start=wait.start_next(), cancel=cancel)
-    return _resume(executor, ctx, wait, now, max_depth, cancel + wait.close())
+    return _resume(executor, ctx, wait, now, max_depth, cancel + wait.close(), max_running)
 
 
 def _resume(
@@ -308,12 +316,23 @@ def _resume(
     now: float,
     max_depth: int,
     cancel: list[str],
+    max_running: int | None = None,
 ) -> CompositeStep:
     try:
         answer = executor.resume(ctx, wait.state, wait.results())
     except Exception as e:
         return CompositeStep(cancel=cancel, failure=failure_of(e))
-    return _settle(executor, answer, ctx, wait.seq + 1, now, max_depth, cancel, wait.node_deadline)
+    return _settle(
+        executor,
+        answer,
+        ctx,
+        wait.seq + 1,
+        now,
+        max_depth,
+        cancel,
+        wait.node_deadline,
+        max_running,
+    )
 
 
 def _settle(
@@ -325,6 +344,7 @@ def _settle(
     max_depth: int,
     cancel: list[str],
     node_deadline: float | None = None,
+    max_running: int | None = None,
 ) -> CompositeStep:
     if not isinstance(answer, Spawn):
         return CompositeStep(cancel=cancel, output=answer)
@@ -353,9 +373,15 @@ def _settle(
         seq=seq,
         state=answer.state,
         until=answer.until,
-        max_concurrency=answer.max_concurrency,
+        max_concurrency=_cap(answer.max_concurrency, max_running),
         deadline=None if answer.timeout is None else now + answer.timeout,
         children=children,
         node_deadline=node_deadline,
     )
-    return _next(executor, ctx, wait, now, max_depth, cancel)
+    return _next(executor, ctx, wait, now, max_depth, cancel, max_running)
+
+
+def _cap(asked: int | None, budget: int | None) -> int | None:
+    if asked is None:
+        return budget
+    return asked if budget is None else min(asked, budget)

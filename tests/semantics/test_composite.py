@@ -445,3 +445,29 @@ def test_a_composite_node_is_retried_whole_after_a_delay(runner):
     assert tally(tag) == ["try", "try", "try"]  # each attempt ran a new child
     children = {e.data["child_id"] for e in runner.events(eid) if e.type == "child.started"}
     assert len(children) == 3
+
+
+def test_embedded_children_count_against_max_concurrent_nodes(runner):
+    runner.embedded_only("max_concurrent_nodes bounds the embedded thread pool")
+    tag = _tag()
+    body = sub({"w": count(tag, "{{item}}", seconds=0.05)}, "s>w, w>e")
+    kind = loop(
+        {
+            "variant": "ForEach",
+            "collection_path": "items",
+            "item_variable": "item",
+            "parallel": True,
+            "body": body,
+        }
+    )
+    eid = runner.start(one(kind), {"items": list(range(6))}, max_concurrent_nodes=2)
+    assert runner.wait(eid).ok
+    running = peak = 0
+    for event in runner.events(eid):
+        if event.type == "child.started":
+            running += 1
+            peak = max(peak, running)
+        elif event.type == "child.finished":
+            running -= 1
+    assert peak == 2
+    assert sorted(tally(tag)) == [str(i) for i in range(6)]

@@ -760,3 +760,11 @@ def test_subworkflow_without_a_workflow_fails():
     ctx = context({"type": "SubWorkflow", "config": {}})
     with pytest.raises(NodeError, match="has no workflow_path and no workflow"):
         SubWorkflowExecutor().begin(ctx)
+
+
+def test_the_runner_can_cap_the_children_running_at_once():
+    executor = Fanout(5)
+    step = composite.begin(executor, context(), now=0.0, max_running=2)
+    assert step.wait is not None
+    assert len(step.start) == 2
+    assert step.wait.max_concurrency == 2
