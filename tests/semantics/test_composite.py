@@ -471,3 +471,22 @@ def test_embedded_children_count_against_max_concurrent_nodes(runner):
             running -= 1
     assert peak == 2
     assert sorted(tally(tag)) == [str(i) for i in range(6)]
+
+
+def test_waiting_parents_hold_no_worker_slot(runner):
+    """Twelve sub-workflows nested in each other: more waiting parents than the test
+    worker has threads (8) or than max_concurrent_nodes allows here (2). A parent that held
+    a slot while waiting would deadlock this."""
+    tag = _tag()
+    body: dict[str, Any] = sub(
+        {"leaf": count(tag, "leaf", output="bottom")}, "s>leaf, leaf>e", {"v": "{{leaf}}"}
+    )
+    for _ in range(11):
+        node = {"type": "SubWorkflow", "config": {"workflow": body}}
+        body = sub({"inner": node}, "s>inner, inner>e", {"v": "{{inner.output.v}}"})
+    wf = one({"type": "SubWorkflow", "config": {"workflow": body}})
+    options = {} if runner.distributed else {"max_concurrent_nodes": 2}
+    result = runner.run(wf, wait_timeout=60, **options)
+    assert result.ok, result.error
+    assert result.node("n").output["output"] == {"v": "bottom"}
+    assert tally(tag) == ["leaf"]
