@@ -49,15 +49,20 @@ from oxify.engine.plan import Plan, build_plan
 from oxify.engine.scope import index_names
 from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
 from oxify.engine.validate import ensure_valid
-from oxify.errors import ConfigError, ExecutionError
-from oxify.execution import ExecutionConfig, ExecutionResult, build_result, make_machine
+from oxify.errors import ExecutionError
+from oxify.execution import (
+    ExecutionConfig,
+    ExecutionResult,
+    build_result,
+    json_inputs,
+    make_machine,
+)
 from oxify.hooks import Hooks
 from oxify.model.io import parse_text, parse_workflow, workflow_to_data
 from oxify.model.workflow import Workflow
 from oxify.nodes.attempt import (
     execute,
     failure_of,
-    json_copy,
     settle,
 )
 from oxify.nodes.registry import NodeRegistry
@@ -173,7 +178,7 @@ class Coordinator:
         definition = workflow if isinstance(workflow, Definition) else load_definition(workflow)
         wf = definition.workflow
         plan = ensure_valid(wf)
-        clean_inputs = _json_inputs(inputs)
+        clean_inputs = json_inputs(inputs)
         eid = execution_id or str(uuid.uuid4())
         machine = make_machine(wf, plan, cfg)
         record = machine.new_record(eid, clean_inputs)
@@ -538,7 +543,7 @@ class Coordinator:
                         step.cancel_children += [
                             c["id"] for c in wait["children"] if c["status"] == "running"
                         ]
-            if isinstance(action, NodeFinished) and _has_output(record, action):
+            if isinstance(action, NodeFinished) and record.nodes[action.node_id].has_output:
                 commit.outputs[action.node_id] = record.nodes[action.node_id].output
                 run.overlay.setdefault(action.node_id, record.nodes[action.node_id].output)
             for type_, data in describe(action, record, workflow, plan):
@@ -605,13 +610,6 @@ class Coordinator:
         return moved
 
 
-def _has_output(record: ExecutionRecord, action: NodeFinished) -> bool:
-    """Succeeded, or failed with a default output standing in (``execute_with_defaults``)."""
-    if action.state is NodeState.SUCCEEDED:
-        return True
-    return action.state is NodeState.FAILED and record.nodes[action.node_id].output is not None
-
-
 def _pid() -> int:
     import os
 
@@ -620,11 +618,3 @@ def _pid() -> int:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _json_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
-    try:
-        clean: dict[str, Any] = json_copy(dict(inputs or {}))
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"workflow inputs must be JSON values: {e}") from None
-    return clean

@@ -20,7 +20,7 @@ from typing import Any
 
 from oxify.definition import Definition
 from oxify.engine.machine import Machine
-from oxify.engine.state import ExecutionRecord, NodeRecord, NodeState
+from oxify.engine.state import ExecutionRecord, NodeRecord
 from oxify.errors import ExecutionError
 from oxify.model.workflow import Workflow
 
@@ -109,8 +109,4 @@ def rebuild(
 def reusable_outputs(record: ExecutionRecord) -> dict[str, Any]:
     """The outputs a checkpoint points at: succeeded nodes, and failed ones that stand in
     with a default output."""
-    return {
-        n: r.output
-        for n, r in record.nodes.items()
-        if r.state is NodeState.SUCCEEDED or (r.state is NodeState.FAILED and r.output is not None)
-    }
+    return {n: r.output for n, r in record.nodes.items() if r.has_output}

@@ -382,10 +382,7 @@ class Execution:
             return record.nodes[n].output
 
         def succeeded(n: str) -> bool:
-            rec = record.nodes[n]
-            return rec.state is NodeState.SUCCEEDED or (
-                rec.state is NodeState.FAILED and rec.output is not None
-            )
+            return record.nodes[n].has_output
 
         upstream = VisibleOutputs(plan.preds[node_id], output, succeeded)
 

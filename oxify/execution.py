@@ -221,6 +221,17 @@ def build_result(
     )
 
 
+def json_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A JSON-clean copy of workflow inputs; :class:`ConfigError` if they are not JSON."""
+    from oxify.nodes.attempt import json_copy
+
+    try:
+        clean: dict[str, Any] = json_copy(dict(inputs or {}))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"workflow inputs must be JSON values: {e}") from None
+    return clean
+
+
 def make_machine(
     workflow: Workflow, plan: Plan, config: ExecutionConfig, rng: random.Random | None = None
 ) -> Machine:

@@ -27,11 +27,10 @@ from oxify.engine.plan import Plan, PlanCache
 from oxify.engine.state import ExecutionState
 from oxify.engine.validate import ValidationReport, ensure_valid, validate
 from oxify.errors import ConfigError, ExecutionError
-from oxify.execution import ExecutionConfig, ExecutionResult, make_machine
+from oxify.execution import ExecutionConfig, ExecutionResult, json_inputs, make_machine
 from oxify.hooks import Hooks
 from oxify.model.io import load_workflow, parse_workflow, workflow_to_data
 from oxify.model.workflow import Workflow
-from oxify.nodes.attempt import json_copy
 from oxify.nodes.registry import NodeRegistry
 
 __all__ = ["Engine", "Execution"]
@@ -232,7 +231,7 @@ class Engine:
         start_at = find_node(definition.workflow, from_node)
         cfg = ExecutionConfig(**saved.config)
         plan = self.plan(definition.workflow)
-        new_inputs = _json_inputs({**saved.inputs, **dict(inputs or {})})
+        new_inputs = json_inputs({**saved.inputs, **dict(inputs or {})})
         eid = new_execution_id or str(uuid.uuid4())
         machine = make_machine(definition.workflow, plan, cfg)
         record, changed = rebuild(
@@ -297,7 +296,7 @@ class Engine:
         cfg = config if config is not None else ExecutionConfig.make(**options)
         definition = self._definition(workflow, base_dir)
         plan = self.plan(definition.workflow)
-        clean_inputs = _json_inputs(dict(inputs or {}))
+        clean_inputs = json_inputs(inputs)
         eid = execution_id or str(uuid.uuid4())
         store = self.checkpoints
         execution = Execution(
@@ -324,7 +323,7 @@ class Engine:
             self,
             definition,
             plan,
-            _json_inputs(inputs),
+            json_inputs(inputs),
             config,
             execution_id,
             None,
@@ -367,14 +366,6 @@ def _root(workflow: WorkflowSource) -> Workflow:
     if isinstance(workflow, Definition):
         return workflow.workflow
     return workflow if isinstance(workflow, Workflow) else load_workflow(workflow)
-
-
-def _json_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
-    try:
-        clean: dict[str, Any] = json_copy(inputs)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"workflow inputs must be JSON values: {e}") from None
-    return clean
 
 
 def _saved(

@@ -79,6 +79,14 @@ class NodeRecord:
     """A composite node (Loop, TryCatch, SubWorkflow, Parallel) waiting for its child
     executions: the plain-data form of :class:`oxify.nodes.composite.Wait`."""
 
+    @property
+    def has_output(self) -> bool:
+        """Whether downstream nodes see an output: the node succeeded, or it failed and a
+        default output stands in for it (``on_upstream_failure="execute_with_defaults"``)."""
+        return self.state is NodeState.SUCCEEDED or (
+            self.state is NodeState.FAILED and self.output is not None
+        )
+
     def to_dict(self, *, with_output: bool = True) -> dict[str, Any]:
         """Plain data (``with_output=False`` for stores that keep outputs apart)."""
         data: dict[str, Any] = {
