@@ -106,6 +106,15 @@ def rebuild(
     return fresh, changed
 
 
+def count_afresh(machine: Machine, record: ExecutionRecord, rerun: set[str]) -> set[str]:
+    """For a replay (a new execution): the nodes that run again, their attempt counts reset
+    so they count from 1 in the new execution."""
+    redo = machine.restart_set(record, rerun)
+    for node_id in redo:
+        record.nodes[node_id].attempts = 0
+    return redo
+
+
 def reusable_outputs(record: ExecutionRecord) -> dict[str, Any]:
     """The outputs a checkpoint points at: succeeded nodes, and failed ones that stand in
     with a default output."""

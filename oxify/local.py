@@ -18,13 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from oxify import events as ev
-from oxify.checkpoints import CheckpointStore, MemoryCheckpointStore, SavedExecution, pick
+from oxify.checkpoints import (
+    Checkpoint,
+    CheckpointStore,
+    MemoryCheckpointStore,
+    SavedExecution,
+    pick,
+)
 from oxify.definition import Definition, load_definition
-from oxify.durable import check_pinned, find_node, rebuild, same_definition
+from oxify.durable import check_pinned, count_afresh, find_node, rebuild, same_definition
 from oxify.embedded import EventCallback, Execution, WorkflowSource, _Origin
 from oxify.engine.describe import workflow_started
+from oxify.engine.machine import Machine
 from oxify.engine.plan import Plan, PlanCache
-from oxify.engine.state import ExecutionState
+from oxify.engine.state import ExecutionRecord, ExecutionState
 from oxify.engine.validate import ValidationReport, ensure_valid, validate
 from oxify.errors import ConfigError, ExecutionError
 from oxify.execution import ExecutionConfig, ExecutionResult, json_inputs, make_machine
@@ -161,47 +168,24 @@ class Engine:
                 raise ExecutionError(f"execution {execution_id} is running, not paused")
             running.resume()
             return running
-        store = self._store()
-        saved = store.execution(execution_id)
-        cp = pick(store.list(execution_id), execution_id, checkpoint)
-        same_definition(execution_id, cp.id, cp.workflow_hash, saved.workflow_hash)
+        restored = self._restore(execution_id, checkpoint, workflow, allow_changed, base_dir)
+        saved, cp, definition, cfg = (
+            restored.saved,
+            restored.checkpoint,
+            restored.definition,
+            restored.config,
+        )
         if cp.state == ExecutionState.COMPLETED.value:
             raise ExecutionError(
                 f"execution {execution_id} completed: there is nothing to resume "
                 "(replay runs parts of it again)"
             )
-        stored = Definition.from_data(parse_workflow(saved.workflow), saved.library)
-        definition = stored
-        if workflow is not None:
-            definition = self._definition(workflow, base_dir)
-            check_pinned(execution_id, saved.workflow_hash, definition, allow_changed)
-        cfg = ExecutionConfig(**saved.config)
-        plan = self.plan(definition.workflow)
-        machine = make_machine(definition.workflow, plan, cfg)
-        record, changed = rebuild(
-            machine, execution_id, stored.workflow, cp.record, store.outputs(cp), saved.inputs
-        )
+        record, changed = restored.rebuild(execution_id, saved.inputs)
         if definition.hash != saved.workflow_hash:
-            store.save_execution(_saved(execution_id, definition, saved.inputs, cfg))
-        origin = _Origin(
-            record,
-            frozenset(changed),
-            (ev.WORKFLOW_RESUMED, {"checkpoint_id": cp.id, "rerun": sorted(changed)}),
-        )
-        execution = Execution(
-            self,
-            definition,
-            plan,
-            saved.inputs,
-            cfg,
-            execution_id,
-            on_event,
-            origin=origin,
-            checkpoints=store,
-        )
-        self._register(execution)
-        self._launch(execution)
-        return execution
+            restored.store.save_execution(_saved(execution_id, definition, saved.inputs, cfg))
+        event = (ev.WORKFLOW_RESUMED, {"checkpoint_id": cp.id, "rerun": sorted(changed)})
+        origin = _Origin(record, frozenset(changed), event)
+        return self._begin(restored, saved.inputs, execution_id, origin, on_event)
 
     def replay(
         self,
@@ -219,6 +203,35 @@ class Engine:
         """Start a new execution that reuses the recorded outputs of every node not
         downstream of ``from_node`` (id or name) and runs ``from_node`` and everything
         downstream of it again. ``inputs`` update the recorded inputs."""
+        restored = self._restore(execution_id, checkpoint, workflow, allow_changed, base_dir)
+        definition, cfg = restored.definition, restored.config
+        start_at = find_node(definition.workflow, from_node)
+        new_inputs = json_inputs({**restored.saved.inputs, **dict(inputs or {})})
+        eid = new_execution_id or str(uuid.uuid4())
+        record, changed = restored.rebuild(eid, new_inputs)
+        record.started_at = None
+        count_afresh(restored.machine, record, changed | {start_at})
+        restored.store.save_execution(_saved(eid, definition, new_inputs, cfg))
+        event = workflow_started(definition.workflow, cfg.mode)
+        data = {**event[1], "replay_of": execution_id, "from_node": start_at}
+        origin = _Origin(record, frozenset(changed | {start_at}), (event[0], data))
+        return self._begin(restored, new_inputs, eid, origin, on_event)
+
+    def checkpoint_list(self, execution_id: str) -> list[dict[str, Any]]:
+        """Summaries of an execution's checkpoints, oldest first."""
+        return [cp.summary() for cp in self._store().list(execution_id)]
+
+    # -- internals ---------------------------------------------------------------------------
+    def _restore(
+        self,
+        execution_id: str,
+        checkpoint: str | None,
+        workflow: WorkflowSource | None,
+        allow_changed: bool,
+        base_dir: str | Path | None,
+    ) -> _Restored:
+        """What resume and replay start from: the saved execution, the checkpoint, and
+        the definition to go on with (the pinned one, or a changed one if allowed)."""
         store = self._store()
         saved = store.execution(execution_id)
         cp = pick(store.list(execution_id), execution_id, checkpoint)
@@ -228,42 +241,34 @@ class Engine:
         if workflow is not None:
             definition = self._definition(workflow, base_dir)
             check_pinned(execution_id, saved.workflow_hash, definition, allow_changed)
-        start_at = find_node(definition.workflow, from_node)
         cfg = ExecutionConfig(**saved.config)
         plan = self.plan(definition.workflow)
-        new_inputs = json_inputs({**saved.inputs, **dict(inputs or {})})
-        eid = new_execution_id or str(uuid.uuid4())
         machine = make_machine(definition.workflow, plan, cfg)
-        record, changed = rebuild(
-            machine, eid, stored.workflow, cp.record, store.outputs(cp), new_inputs
-        )
-        record.started_at = None
-        for node_id in machine.restart_set(record, changed | {start_at}):
-            record.nodes[node_id].attempts = 0  # a new execution: re-run nodes count from 1
-        store.save_execution(_saved(eid, definition, new_inputs, cfg))
-        event = workflow_started(definition.workflow, cfg.mode)
-        data = {**event[1], "replay_of": execution_id, "from_node": start_at}
-        origin = _Origin(record, frozenset(changed | {start_at}), (event[0], data))
+        return _Restored(store, saved, cp, stored, definition, cfg, plan, machine)
+
+    def _begin(
+        self,
+        restored: _Restored,
+        inputs: dict[str, Any],
+        execution_id: str,
+        origin: _Origin,
+        on_event: EventCallback | None,
+    ) -> Execution:
         execution = Execution(
             self,
-            definition,
-            plan,
-            new_inputs,
-            cfg,
-            eid,
+            restored.definition,
+            restored.plan,
+            inputs,
+            restored.config,
+            execution_id,
             on_event,
             origin=origin,
-            checkpoints=store,
+            checkpoints=restored.store,
         )
         self._register(execution)
         self._launch(execution)
         return execution
 
-    def checkpoint_list(self, execution_id: str) -> list[dict[str, Any]]:
-        """Summaries of an execution's checkpoints, oldest first."""
-        return [cp.summary() for cp in self._store().list(execution_id)]
-
-    # -- internals ---------------------------------------------------------------------------
     def _store(self) -> CheckpointStore:
         if self.checkpoints is None:
             raise ExecutionError("this engine keeps no checkpoints (checkpoints=None)")
@@ -360,6 +365,36 @@ class Engine:
         if isinstance(workflow, Definition):
             return workflow
         return load_definition(workflow, base_dir)
+
+
+@dataclass(frozen=True)
+class _Restored:
+    """A saved execution and checkpoint, ready to resume or replay."""
+
+    store: CheckpointStore
+    saved: SavedExecution
+    checkpoint: Checkpoint
+    stored: Definition
+    """The definition the execution is pinned to."""
+    definition: Definition
+    """The definition to go on with (``stored``, or a changed one)."""
+    config: ExecutionConfig
+    plan: Plan
+    machine: Machine
+
+    def rebuild(
+        self, execution_id: str, inputs: dict[str, Any]
+    ) -> tuple[ExecutionRecord, set[str]]:
+        """The record to restart (see :func:`oxify.durable.rebuild`)."""
+        outputs = self.store.outputs(self.checkpoint)
+        return rebuild(
+            self.machine,
+            execution_id,
+            self.stored.workflow,
+            self.checkpoint.record,
+            outputs,
+            inputs,
+        )
 
 
 def _root(workflow: WorkflowSource) -> Workflow:

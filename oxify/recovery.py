@@ -19,7 +19,14 @@ from oxify import events as ev
 from oxify.checkpoints import CheckpointPolicy, pick, progress
 from oxify.definition import Definition
 from oxify.dispatch import event_dict
-from oxify.durable import check_pinned, find_node, rebuild, reusable_outputs, same_definition
+from oxify.durable import (
+    check_pinned,
+    count_afresh,
+    find_node,
+    rebuild,
+    reusable_outputs,
+    same_definition,
+)
 from oxify.engine.describe import workflow_started
 from oxify.engine.machine import Action, ExecutionPaused
 from oxify.engine.plan import build_plan
@@ -71,10 +78,10 @@ def _rebuilt(
     redo_from = set(changed) | (rerun or set())
     if from_node is not None:
         redo_from.add(find_node(target.workflow, from_node))
-    redo = machine.restart_set(record, redo_from)
-    if new_eid != eid:  # a replay is a new execution: its re-run nodes count from 1
-        for node_id in redo:
-            record.nodes[node_id].attempts = 0
+    if new_eid != eid:
+        redo = count_afresh(machine, record, redo_from)
+    else:
+        redo = machine.restart_set(record, redo_from)
     kept = {n: v for n, v in reusable_outputs(record).items() if n not in redo}
     record.state = ExecutionState.PENDING
     record.workflow_hash = target.hash
