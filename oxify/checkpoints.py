@@ -108,6 +108,21 @@ class Checkpoint:
         return asdict(self)
 
     @classmethod
+    def from_meta(
+        cls, checkpoint_id: str, execution_id: str, meta: dict[str, Any], outputs: dict[str, str]
+    ) -> Checkpoint:
+        """A checkpoint as a state store keeps it (see ``CheckpointRequest.meta``)."""
+        return cls(
+            checkpoint_id,
+            execution_id,
+            meta["created_at"],
+            meta["reason"],
+            meta["workflow_hash"],
+            meta["record"],
+            outputs,
+        )
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
         return cls(**data)
 
@@ -165,6 +180,17 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
+def _by_hash(outputs: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """``(node → sha256, sha256 → JSON)``: each distinct output once, by content."""
+    refs: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    for node_id, value in outputs.items():
+        text = _dumps(value)
+        refs[node_id] = digest = _digest(text)
+        texts[digest] = text
+    return refs, texts
+
+
 def pick(checkpoints: list[Checkpoint], execution_id: str, wanted: str | None) -> Checkpoint:
     """The checkpoint ``wanted`` (an id), or the newest; a clear error if there is none."""
     if not checkpoints:
@@ -218,14 +244,11 @@ class MemoryCheckpointStore:
         outputs: dict[str, Any],
         keep: int,
     ) -> Checkpoint:
+        refs, texts = _by_hash(outputs)
         with self._lock:
             blobs = self._blobs.setdefault(execution_id, {})
-            refs: dict[str, str] = {}
-            for node_id, value in outputs.items():
-                text = _dumps(value)
-                digest = _digest(text)
+            for digest, text in texts.items():
                 blobs.setdefault(digest, text)
-                refs[node_id] = digest
             seq = self._seq.get(execution_id, 0) + 1
             self._seq[execution_id] = seq
             frozen = json.loads(_dumps(record))  # the caller goes on changing its record
@@ -291,15 +314,12 @@ class FileCheckpointStore:
         keep: int,
     ) -> Checkpoint:
         base = self._dir(execution_id)
+        refs, texts = _by_hash(outputs)
         with self._lock:
-            refs: dict[str, str] = {}
-            for node_id, value in outputs.items():
-                text = _dumps(value)
-                digest = _digest(text)
+            for digest, text in texts.items():
                 blob = base / "blobs" / f"{digest}.json"
                 if not blob.exists():
                     self._write(blob, text)
-                refs[node_id] = digest
             existing = self._ids(execution_id)
             seq = (existing[-1] if existing else 0) + 1
             frozen = json.loads(_dumps(record))  # the caller goes on changing its record

@@ -121,6 +121,16 @@ class CheckpointRequest:
     keep: int
     event: dict[str, Any]
 
+    def meta(self, record: dict[str, Any]) -> dict[str, Any]:
+        """What a store keeps of the checkpoint besides its output references (read back
+        with :meth:`oxify.checkpoints.Checkpoint.from_meta`)."""
+        return {
+            "reason": self.reason,
+            "created_at": self.created_at,
+            "workflow_hash": self.workflow_hash,
+            "record": record,
+        }
+
 
 @dataclass
 class Commit:

@@ -279,13 +279,7 @@ class MemoryStore:
     def _checkpoint(self, ex: _Execution, cp: CheckpointRequest, record: dict[str, Any]) -> None:
         ex.cpseq += 1
         cid = str(ex.cpseq)
-        meta = {
-            "reason": cp.reason,
-            "created_at": cp.created_at,
-            "workflow_hash": cp.workflow_hash,
-            "record": record,
-        }
-        ex.checkpoints.append((cid, _dumps(meta), dict(ex.outputs)))
+        ex.checkpoints.append((cid, _dumps(cp.meta(record)), dict(ex.outputs)))
         del ex.checkpoints[: max(0, len(ex.checkpoints) - cp.keep)]
         self._append(ex, [_dumps(cp.event).replace("__CHECKPOINT_ID__", cid)])
 
@@ -293,21 +287,10 @@ class MemoryStore:
         with self._cond:
             ex = self._get(execution_id)
             kept = [] if ex is None else list(ex.checkpoints)
-        out = []
-        for cid, meta_json, refs in kept:
-            meta = json.loads(meta_json)
-            out.append(
-                Checkpoint(
-                    cid,
-                    execution_id,
-                    meta["created_at"],
-                    meta["reason"],
-                    meta["workflow_hash"],
-                    meta["record"],
-                    refs,
-                )
-            )
-        return out
+        return [
+            Checkpoint.from_meta(cid, execution_id, json.loads(meta), refs)
+            for cid, meta, refs in kept
+        ]
 
     def checkpoint_outputs(self, execution_id: str, checkpoint: Checkpoint) -> dict[str, Any]:
         with self._cond:

@@ -268,14 +268,7 @@ class RedisStore:
         if cp is None:
             args.append(0)
         else:
-            cp_meta = {
-                "reason": cp.reason,
-                "created_at": cp.created_at,
-                "workflow_hash": cp.workflow_hash,
-                "record": commit.record,
-            }
-            event = _dumps(cp.event)
-            args += [1, _dumps(cp_meta), cp.keep, event]
+            args += [1, _dumps(cp.meta(commit.record)), cp.keep, _dumps(cp.event)]
         if commit.definition is None:
             args.append(0)
         else:
@@ -360,20 +353,9 @@ class RedisStore:
             meta, refs = values[2 * n], values[2 * n + 1]
             if meta is None or refs is None:
                 continue  # pruned meanwhile
-            data = json.loads(meta)
-            flat = json.loads(refs)
+            flat = json.loads(refs)  # HGETALL as a list (an empty one comes back as {})
             pairs = dict(zip(flat[::2], flat[1::2], strict=True)) if isinstance(flat, list) else {}
-            out.append(
-                Checkpoint(
-                    cid,
-                    execution_id,
-                    data["created_at"],
-                    data["reason"],
-                    data["workflow_hash"],
-                    data["record"],
-                    pairs,
-                )
-            )
+            out.append(Checkpoint.from_meta(cid, execution_id, json.loads(meta), pairs))
         return out
 
     def checkpoint_outputs(self, execution_id: str, checkpoint: Checkpoint) -> dict[str, Any]:
