@@ -153,7 +153,7 @@ def check_waits(c: Coordinator, run: _Run, reconcile: bool) -> list[Action]:
     for node_id, rec in run.record.nodes.items():
         if rec.state is not NodeState.WAITING or rec.wait is None:
             continue
-        due = composite.Wait.from_dict(rec.wait).next_deadline()
+        due = composite.next_deadline(rec.wait)
         if due is not None and run.now >= due:
             ctx = _ctx(c, run, node_id, rec.attempts)
             step = composite.expired(

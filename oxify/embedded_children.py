@@ -17,6 +17,7 @@ from oxify.errors import OxifyError
 from oxify.execution import ExecutionResult
 from oxify.nodes import composite
 from oxify.nodes.attempt import settle
+from oxify.nodes.base import NodeContext
 from oxify.nodes.composite import ChildResult, CompositeStep
 
 if TYPE_CHECKING:
@@ -95,11 +96,9 @@ def child_finished(
     rec = ex.record.nodes[node_id]
     if rec.attempts != attempt or rec.state is not NodeState.WAITING or rec.wait is None:
         return
-    spec = ex._engine.registry.resolve(ex.workflow.nodes_by_id[node_id])
-    assert spec.composite is not None
-    ctx = ex._context(node_id, attempt, None)
+    executor, ctx = _composite_of(ex, node_id, attempt)
     step = composite.child_done(
-        spec.composite,
+        executor,
         ctx,
         rec.wait,
         cid,
@@ -123,13 +122,11 @@ def child_finished(
 
 def wait_expired(ex: Execution, node_id: str, attempt: int) -> None:
     rec = ex.record.nodes[node_id]
-    if rec.attempts != attempt or rec.wait is None or rec.state is not NodeState.WAITING:
+    if rec.attempts != attempt or rec.state is not NodeState.WAITING or rec.wait is None:
         return
-    spec = ex._engine.registry.resolve(ex.workflow.nodes_by_id[node_id])
-    assert spec.composite is not None
-    ctx = ex._context(node_id, attempt, None)
+    executor, ctx = _composite_of(ex, node_id, attempt)
     step = composite.expired(
-        spec.composite,
+        executor,
         ctx,
         rec.wait,
         time.time(),
@@ -138,6 +135,14 @@ def wait_expired(ex: Execution, node_id: str, attempt: int) -> None:
     )
     if step is not None:
         ex._apply(carry_out(ex, node_id, attempt, step))
+
+
+def _composite_of(
+    ex: Execution, node_id: str, attempt: int
+) -> tuple[composite.CompositeExecutor, NodeContext]:
+    spec = ex._engine.registry.resolve(ex.workflow.nodes_by_id[node_id])
+    assert spec.composite is not None
+    return spec.composite, ex._context(node_id, attempt, None)
 
 
 def child_state(state: ExecutionState) -> composite.ChildState:

@@ -96,6 +96,13 @@ def child_id(execution_id: str, node_id: str, attempt: int, seq: int, index: int
     return str(uuid.uuid5(_NAMESPACE, f"{execution_id}/{node_id}/{attempt}/{seq}/{index}"))
 
 
+def next_deadline(wait_data: Mapping[str, Any]) -> float | None:
+    """The earliest deadline of a wait in plain data (the spawn's or the node's own)."""
+    times = [wait_data.get(k) for k in ("deadline", "node_deadline")]
+    due = [t for t in times if t is not None]
+    return min(due) if due else None
+
+
 @dataclass
 class Wait:
     """A composite node's wait for its children, kept in the execution record."""
@@ -112,8 +119,7 @@ class Wait:
 
     def next_deadline(self) -> float | None:
         """The earliest of the spawn's and the node's deadline."""
-        times = [t for t in (self.deadline, self.node_deadline) if t is not None]
-        return min(times) if times else None
+        return next_deadline({"deadline": self.deadline, "node_deadline": self.node_deadline})
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data. The child entries are shared, not copied: a wait never changes an
