@@ -24,11 +24,12 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from oxify.engine.state import ExecutionRecord
 from oxify.errors import ExecutionError
 
 
@@ -67,10 +68,13 @@ class CheckpointPolicy:
         return False
 
 
-def progress(record: dict[str, Any]) -> tuple[int, int]:
-    """``(finished nodes, completed levels)`` of a record (plain-data form)."""
-    levels = sum(1 for n in record["level_remaining"] if n == 0)
-    return int(record["finished_count"]), levels
+def progress(record: ExecutionRecord | Mapping[str, Any]) -> tuple[int, int]:
+    """``(finished nodes, completed levels)`` of a record, or of its plain-data form."""
+    if isinstance(record, ExecutionRecord):
+        finished, remaining = record.finished_count, record.level_remaining
+    else:
+        finished, remaining = int(record["finished_count"]), record["level_remaining"]
+    return finished, sum(1 for n in remaining if n == 0)
 
 
 @dataclass(frozen=True)

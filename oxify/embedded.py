@@ -107,7 +107,7 @@ class Execution:
         else:
             self.record = self.machine.new_record(execution_id, inputs)
             self.record.parent, self.record.depth = parent, depth
-        self._mark = progress(self.record.to_dict(with_outputs=False))
+        self._mark = progress(self.record)
         self._held: list[tuple[str, int]] = []  # nodes queued while paused
         self._start_paused = start_paused
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -301,7 +301,7 @@ class Execution:
             for type_, data in describe(action, self.record, self.workflow, self._plan):
                 self._emit(type_, **data)
         if self._policy.enabled and not self.record.state.terminal:
-            now_mark = progress(self.record.to_dict(with_outputs=False))
+            now_mark = progress(self.record)
             if self._policy.due(self._mark, now_mark):
                 self._checkpoint("automatic")
 
