@@ -22,21 +22,15 @@ Usage: python3 bench/composite_fanout.py [--repeat 3] [--sizes 10,50,200] [--con
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
-
-import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.distributed_vs_celery import median_time, spawn  # noqa: E402
+from bench.distributed_vs_celery import cluster, median_time  # noqa: E402
 
 NOOP = {"type": "Custom", "config": {"plugin_id": "oxify.noop", "plugin_version": "1"}}
 
@@ -107,68 +101,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    db = redis.Redis.from_url(args.redis_url)
-    if db.dbsize():
-        sys.exit(f"refusing to run: {args.redis_url} is not empty")
-    env = dict(os.environ, OXIFY_REDIS_URL=args.redis_url, PYTHONPATH=str(ROOT))
-    logs = Path(os.environ.get("TMPDIR", "/tmp"))
-    oxify_cmd = [sys.executable, "-m", "oxify.cli"]
-    procs = [
-        spawn(
-            [*oxify_cmd, "orchestrator", "--concurrency", "4", "--loglevel", "warning"],
-            env,
-            logs / "bench-orchestrator.log",
-        ),
-        spawn(
-            [
-                *oxify_cmd,
-                "worker",
-                "--pool",
-                "control",
-                "--concurrency",
-                str(args.concurrency),
-                "--loglevel",
-                "warning",
-            ],
-            env,
-            logs / "bench-control.log",
-        ),
-        spawn(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "bench.raw_celery",
-                "worker",
-                "-Q",
-                "bench.raw",
-                "-P",
-                "threads",
-                "-c",
-                str(args.concurrency),
-                "-n",
-                "raw@%h",
-                "--loglevel",
-                "warning",
-            ],
-            env,
-            logs / "bench-raw.log",
-        ),
-    ]
-    try:
-        os.environ["OXIFY_REDIS_URL"] = args.redis_url
+    with cluster(args.redis_url, args.concurrency):
         from celery import group
 
-        from bench.raw_celery import app as raw_app
         from bench.raw_celery import noop
         from oxify import Engine
         from oxify.client import Client
 
-        deadline = time.monotonic() + 60
-        while len(raw_app.control.ping(timeout=0.5) or []) < 3:
-            if time.monotonic() > deadline:
-                sys.exit("workers did not start; see bench-*.log in " + str(logs))
         client = Client(args.redis_url)
         engine = Engine(checkpoints=None)
 
@@ -203,16 +142,6 @@ def main() -> None:
                 f"{n:>5} {t_raw:>9.3f} {t_flat:>8.3f} {t_loop:>10.3f} {t_emb:>11.3f} "
                 f"{t_loop / t_raw:>13.2f}x {t_loop / t_flat:>12.2f}x"
             )
-    finally:
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        db.flushdb()
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,60 @@ def median_time(fn: Callable[[], None], repeat: int) -> float:
     return statistics.median(times)
 
 
+@contextlib.contextmanager
+def cluster(redis_url: str, concurrency: int) -> Iterator[None]:
+    """An oxify orchestrator, a control-pool worker and a plain Celery worker (the
+    baseline) on ``redis_url``, which must be an empty database; it is emptied at the end.
+    Logs go to ``$TMPDIR/bench-*.log``."""
+    db = redis.Redis.from_url(redis_url)
+    if db.dbsize():
+        sys.exit(f"refusing to run: {redis_url} is not empty")
+    env = dict(os.environ, OXIFY_REDIS_URL=redis_url, PYTHONPATH=str(ROOT))
+    logs = Path(os.environ.get("TMPDIR", "/tmp"))
+    oxify_cmd = [sys.executable, "-m", "oxify.cli"]
+    quiet = ["--loglevel", "warning"]
+    threads = str(concurrency)
+    procs = [
+        spawn(
+            [*oxify_cmd, "orchestrator", "--concurrency", "4", *quiet],
+            env,
+            logs / "bench-orchestrator.log",
+        ),
+        spawn(
+            [*oxify_cmd, "worker", "--pool", "control", "--concurrency", threads, *quiet],
+            env,
+            logs / "bench-control.log",
+        ),
+        spawn(
+            [
+                *(sys.executable, "-m", "celery", "-A", "bench.raw_celery", "worker"),
+                *("-Q", "bench.raw", "-P", "threads", "-c", threads, "-n", "raw@%h", *quiet),
+            ],
+            env,
+            logs / "bench-raw.log",
+        ),
+    ]
+    try:
+        os.environ["OXIFY_REDIS_URL"] = redis_url
+        from bench.raw_celery import app as raw_app
+
+        deadline = time.monotonic() + 60
+        while len(raw_app.control.ping(timeout=0.5) or []) < 3:
+            if time.monotonic() > deadline:
+                sys.exit("workers did not start; see bench-*.log in " + str(logs))
+        yield
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        db.flushdb()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -126,77 +180,12 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    db = redis.Redis.from_url(args.redis_url)
-    if db.dbsize():
-        sys.exit(f"refusing to run: {args.redis_url} is not empty")
-    env = dict(os.environ, OXIFY_REDIS_URL=args.redis_url, PYTHONPATH=str(ROOT))
-    logs = Path(os.environ.get("TMPDIR", "/tmp"))
-    procs = [
-        spawn(
-            [
-                sys.executable,
-                "-m",
-                "oxify.cli",
-                "orchestrator",
-                "--concurrency",
-                "4",
-                "--loglevel",
-                "warning",
-            ],
-            env,
-            logs / "bench-orchestrator.log",
-        ),
-        spawn(
-            [
-                sys.executable,
-                "-m",
-                "oxify.cli",
-                "worker",
-                "--pool",
-                "control",
-                "--concurrency",
-                str(args.concurrency),
-                "--loglevel",
-                "warning",
-            ],
-            env,
-            logs / "bench-control.log",
-        ),
-        spawn(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "bench.raw_celery",
-                "worker",
-                "-Q",
-                "bench.raw",
-                "-P",
-                "threads",
-                "-c",
-                str(args.concurrency),
-                "-n",
-                "raw@%h",
-                "--loglevel",
-                "warning",
-            ],
-            env,
-            logs / "bench-raw.log",
-        ),
-    ]
-    try:
-        os.environ["OXIFY_REDIS_URL"] = args.redis_url
+    with cluster(args.redis_url, args.concurrency):
         from celery import chain, group
 
-        from bench.raw_celery import app as raw_app
         from bench.raw_celery import noop, sleep
         from oxify.client import Client
 
-        deadline = time.monotonic() + 60
-        while len(raw_app.control.ping(timeout=0.5) or []) < 3:
-            if time.monotonic() > deadline:
-                sys.exit("workers did not start; see bench-*.log in " + str(logs))
         client = Client(args.redis_url)
 
         def run_oxify(workflow: Any, mode: str) -> None:
@@ -270,16 +259,6 @@ def main() -> None:
             f"skewed DAG: dataflow {t_df:.3f} s, levels {t_lv:.3f} s, slow branch {args.slow:.3f} s"
         )
         print(f"  dataflow / slow branch = {t_df / args.slow:.2f}x")
-    finally:
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        db.flushdb()
 
 
 if __name__ == "__main__":
