@@ -99,3 +99,21 @@ class Recorder:
 
 def rec(**options: Any) -> dict[str, Any]:
     return custom("test.record", **options)
+
+
+def counted_chain(tag: str, slow: float = 0, last: str = "{{b}}!", **extra: Any) -> Workflow:
+    """start → a → b → c → end of ``test.count`` nodes tallied under ``tag`` (marks "a",
+    "b", "c"); b takes ``slow`` seconds; the result is ``{"result": <c>}``. ``extra`` adds
+    fields to nodes, as in :func:`build`."""
+
+    def count(mark: str, output: str, seconds: float = 0) -> dict[str, Any]:
+        return custom("test.count", tally=tag, mark=mark, output=output, seconds=seconds)
+
+    nodes = {
+        "start": START,
+        "a": count("a", "{{x}}-a"),
+        "b": count("b", "{{a}}+b", seconds=slow),
+        "c": count("c", last),
+        "end": {"type": "End", "config": {"outputs": {"result": "{{c}}"}}},
+    }
+    return build(nodes, "start>a, a>b, b>c, c>end", **extra)

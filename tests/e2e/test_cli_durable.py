@@ -18,7 +18,7 @@ import pytest
 import oxify
 from tests.conftest import test_registry as registry_with_plugins
 from tests.plugins import tally
-from tests.support import END, START, build, custom
+from tests.support import END, START, build, counted_chain, custom
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,17 +39,7 @@ def oxify_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
 
 
 def _pipeline(tag: str, slow: float, last: str = "{{b}}!") -> Any:
-    def count(mark: str, output: str, seconds: float = 0) -> dict[str, Any]:
-        return custom("test.count", tally=tag, mark=mark, output=output, seconds=seconds)
-
-    nodes = {
-        "start": START,
-        "a": count("a", "{{x}}-a"),
-        "b": count("b", "{{a}}+b", seconds=slow),
-        "c": count("c", last),
-        "end": {"type": "End", "config": {"outputs": {"result": "{{c}}"}}},
-    }
-    return build(nodes, "start>a, a>b, b>c, c>end")
+    return counted_chain(tag, slow, last)
 
 
 def _until(check: Any, timeout: float = 20.0) -> None:

@@ -10,21 +10,11 @@ from typing import Any
 from oxify import ExecutionState
 from tests import plugins
 from tests.integration.test_distributed import _kill_worker, wait_for_call
-from tests.support import END, START, build, custom
+from tests.support import END, START, build, counted_chain, custom
 
 
 def _pipeline(tag: str, slow: float, queue: str = "oxify.killme") -> Any:
-    def count(mark: str, output: str, seconds: float = 0) -> dict[str, Any]:
-        return custom("test.count", tally=tag, mark=mark, output=output, seconds=seconds)
-
-    nodes = {
-        "start": START,
-        "a": count("a", "{{x}}-a"),
-        "b": count("b", "{{a}}+b", seconds=slow),
-        "c": count("c", "{{b}}!"),
-        "end": {"type": "End", "config": {"outputs": {"result": "{{c}}"}}},
-    }
-    return build(nodes, "start>a, a>b, b>c, c>end", b={"queue": queue})
+    return counted_chain(tag, slow, b={"queue": queue})
 
 
 def test_resume_after_a_sigkilled_worker_gives_the_same_outputs(client, cluster):

@@ -40,6 +40,18 @@ def loop(loop_type: dict[str, Any], max_iterations: int = 1000) -> dict[str, Any
     return {"type": "Loop", "config": {"loop_type": loop_type, "max_iterations": max_iterations}}
 
 
+def peak_children(events: list[Any]) -> int:
+    """The most child executions running at once, from a parent's events."""
+    running = peak = 0
+    for event in events:
+        if event.type == "child.started":
+            running += 1
+            peak = max(peak, running)
+        elif event.type == "child.finished":
+            running -= 1
+    return peak
+
+
 def _tag() -> str:
     return uuid.uuid4().hex
 
@@ -90,14 +102,7 @@ def test_foreach_with_a_subworkflow_body_in_parallel_keeps_input_order(runner):
     assert out["iterations"] == 5
     assert out["results"] == [{"value": f"{x}-done", "index": i} for i, x in enumerate("abcde")]
     assert sorted(tally(tag)) == list("abcde")
-    running = peak = 0
-    for event in runner.events(eid):
-        if event.type == "child.started":
-            running += 1
-            peak = max(peak, running)
-        elif event.type == "child.finished":
-            running -= 1
-    assert peak == 2
+    assert peak_children(runner.events(eid)) == 2
 
 
 def test_loop_over_max_iterations_fails_before_any_work(runner):
@@ -462,14 +467,7 @@ def test_embedded_children_count_against_max_concurrent_nodes(runner):
     )
     eid = runner.start(one(kind), {"items": list(range(6))}, max_concurrent_nodes=2)
     assert runner.wait(eid).ok
-    running = peak = 0
-    for event in runner.events(eid):
-        if event.type == "child.started":
-            running += 1
-            peak = max(peak, running)
-        elif event.type == "child.finished":
-            running -= 1
-    assert peak == 2
+    assert peak_children(runner.events(eid)) == 2
     assert sorted(tally(tag)) == [str(i) for i in range(6)]
 
 
