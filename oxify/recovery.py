@@ -85,7 +85,7 @@ def _rebuilt(
     kept = {n: v for n, v in reusable_outputs(record).items() if n not in redo}
     record.state = ExecutionState.PENDING
     record.workflow_hash = target.hash
-    record.error, record.finished_at, record.paused_at = None, None, None
+    record.error, record.finished_at = None, None
     return target, record, sorted(redo_from), kept, cp_id, cfg
 
 

@@ -347,7 +347,6 @@ class Machine:
         if record.state is not ExecutionState.RUNNING:
             return []
         record.state = ExecutionState.PAUSED
-        record.paused_at = now
         return [ExecutionPaused(reason)]
 
     def unpause(self, record: ExecutionRecord, now: float) -> list[Action]:
@@ -355,7 +354,6 @@ class Machine:
         if record.state is not ExecutionState.PAUSED:
             return []
         record.state = ExecutionState.RUNNING
-        record.paused_at = None
         return [ExecutionResumed()]
 
     def restart(
@@ -377,7 +375,6 @@ class Machine:
         record.state = ExecutionState.RUNNING
         record.error = None
         record.finished_at = None
-        record.paused_at = None
         if record.started_at is None:
             record.started_at = now
         actions: list[Action] = []

@@ -152,7 +152,6 @@ class ExecutionRecord:
     key in the parent's wait) of the composite node that started it."""
     depth: int = 0
     """0 for a top-level execution, parent's depth + 1 for a child."""
-    paused_at: float | None = None
 
     def to_dict(self, *, with_outputs: bool = True) -> dict[str, Any]:
         """Plain data; ``with_outputs=False`` leaves node outputs (and inputs) out, for
@@ -171,7 +170,6 @@ class ExecutionRecord:
             "failed_nodes": list(self.failed_nodes),
             "parent": dict(self.parent) if self.parent is not None else None,
             "depth": self.depth,
-            "paused_at": self.paused_at,
             "pending_preds": dict(self.pending_preds),
             "level_remaining": list(self.level_remaining),
             "nodes": {n: r.to_dict(with_output=with_outputs) for n, r in self.nodes.items()},
@@ -202,5 +200,4 @@ class ExecutionRecord:
             failed_nodes=list(data.get("failed_nodes", [])),
             parent=data.get("parent"),
             depth=data.get("depth", 0),
-            paused_at=data.get("paused_at"),
         )

@@ -151,10 +151,6 @@ class Wait:
     def index(self, cid: str) -> int | None:
         return next((i for i, c in enumerate(self.children) if c["id"] == cid), None)
 
-    def child(self, cid: str) -> dict[str, Any] | None:
-        i = self.index(cid)
-        return None if i is None else self.children[i]
-
     def update(self, i: int, **changes: Any) -> dict[str, Any]:
         """Replace child ``i``'s entry by a changed copy (entries are shared, never
         changed in place); the new entry."""
