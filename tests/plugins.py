@@ -59,6 +59,23 @@ def gate(ctx: NodeContext) -> Any:
     return ctx.render_value(options.get("output", "open"))
 
 
+def stubborn(ctx: NodeContext) -> Any:
+    """Numbers its calls under ``tally`` (``oxify-test:stubborn:<tally>``); with
+    ``fail_first`` the first call fails (retryable); any other call then works for
+    ``seconds`` *ignoring cancellation* (as a blocking library call would) and returns
+    ``call-<n>``: a late result tells which call produced it."""
+    from oxify.errors import NodeError
+
+    options = ctx.config.config or {}
+    r = _redis()
+    n = int(r.incr(f"oxify-test:stubborn:{options['tally']}"))
+    r.rpush(f"oxify-test:tally:{options['tally']}", f"call-{n}")
+    if options.get("fail_first") and n == 1:
+        raise NodeError("first call fails", retryable=True)
+    time.sleep(float(options.get("seconds", 0)))
+    return f"call-{n}"
+
+
 def open_gate(name: str) -> None:
     _redis().set(f"oxify-test:gate:{name}", 1)
 
@@ -87,3 +104,4 @@ def register(registry: NodeRegistry) -> None:
     registry.register_custom("test.count", count)
     registry.register_custom("test.suicide", suicide)
     registry.register_custom("test.gate", gate)
+    registry.register_custom("test.stubborn", stubborn)

@@ -424,6 +424,22 @@ def test_a_broken_execution_does_not_stop_the_reconciler(client, redis_db):
         redis_db.zrem("oxify:active", "broken")
 
 
+@pytest.mark.xfail(strict=True, reason="issue 8: oxify:active keeps ended and expired ids")
+def test_the_reconciler_drops_ended_and_expired_executions_from_the_index(client, redis_db, caplog):
+    import logging
+
+    finished = client.submit(build({"start": START, "a": value(1), "end": END}, "start>a, a>end"))
+    assert client.wait(finished, timeout=30).ok
+    # an index entry left behind (a crash between the commit and the index update) and
+    # one whose execution expired
+    redis_db.zadd("oxify:active", {finished: 0, "expired-long-ago": 0})
+    with caplog.at_level(logging.WARNING):
+        client._coordinator.reconcile(0.0)
+    assert redis_db.zscore("oxify:active", finished) is None
+    assert redis_db.zscore("oxify:active", "expired-long-ago") is None
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for a gone execution"
+
+
 class _LosingDispatcher:
     """A dispatcher whose process dies after committing and before sending: the node
     attempts it was asked to send are lost (a real Dispatcher, losing on purpose)."""

@@ -107,6 +107,35 @@ def test_switch_matches_non_string_values_by_their_json_text(runner):
     assert runner.run(wf, {"n": 2}).outputs == {"two": 2}
 
 
+@pytest.mark.xfail(strict=True, reason="issue 8: Switch regex cases run with no limit")
+def test_a_catastrophic_switch_regex_fails_the_node_within_its_time_limit(runner):
+    import time
+
+    wf = build(
+        {
+            "start": START,
+            "sw": {
+                "type": "Switch",
+                "config": {
+                    "switch_on": "{{s}}",
+                    "cases": [{"match_value": "regex:^(a|aa)+$", "action": "yes"}],
+                    "default_case": "no",
+                },
+            },
+            "yes": value("matched"),
+            "no": value("no match"),
+            "end": END,
+        },
+        "start>sw, sw>yes, sw>no, yes>end, no>end",
+    )
+    began = time.monotonic()
+    result = runner.run(wf, {"s": "a" * 36 + "!"})  # ~fib(36) steps of backtracking
+    assert time.monotonic() - began < 3.0
+    assert result.state is ExecutionState.FAILED
+    error = result.node("sw").error
+    assert "regex:^(a|aa)+$" in error and "time limit" in error, error
+
+
 def test_pruning_cascades_through_a_whole_branch_and_join_still_runs(runner):
     wf = build(
         {

@@ -1,0 +1,10 @@
+"""The ``acme.gamma`` plugin: only the workers of queue ``acme.gamma`` load it."""
+
+from __future__ import annotations
+
+from oxify.nodes.registry import NodeRegistry
+from tests.pools import tagged
+
+
+def register(registry: NodeRegistry) -> None:
+    registry.register_custom("acme.gamma", tagged("gamma"))
