@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from oxify.engine import regex_case
 from oxify.engine.composite_checks import check_composite
 from oxify.engine.conditions import parse_condition
 from oxify.engine.plan import Plan, build_plan, find_cycle
@@ -463,11 +464,9 @@ class _Checker:
             self.template(node, c5.switch_on, "switch_on")
             for i, case in enumerate(c5.cases):
                 self.route_target(node, case.action, f"cases[{i}].action")
-                if case.match_value.startswith("regex:"):
-                    try:
-                        re.compile(case.match_value[len("regex:") :])
-                    except re.error as e:
-                        self.require(node, False, f"cases[{i}].match_value", f"invalid regex: {e}")
+                if case.match_value.startswith(regex_case.PREFIX):
+                    problem = regex_case.pattern_problem(case.match_value[len(regex_case.PREFIX) :])
+                    self.require(node, problem is None, f"cases[{i}].match_value", problem or "")
             if c5.default_case is not None:
                 self.route_target(node, c5.default_case, "default_case")
             if not c5.cases and c5.default_case is None:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
+from oxify.engine import regex_case
 from oxify.errors import NodeError
 from oxify.model.kinds import ConditionConfig, EndConfig, SwitchConfig
 from oxify.nodes.base import NodeContext, Routed
 
 if TYPE_CHECKING:
     from oxify.nodes.registry import NodeRegistry
-
-MAX_REGEX_SUBJECT = 100_000
 
 
 def start(ctx: NodeContext) -> Any:
@@ -85,10 +83,8 @@ def switch(ctx: NodeContext) -> Routed:
     if config.default_case is not None:
         routed.add(_target(ctx, _render_ref(ctx, config.default_case)))
     for index, case in enumerate(config.cases):
-        if case.match_value.startswith("regex:"):
-            if len(text) > MAX_REGEX_SUBJECT:
-                raise NodeError(f"switch value is too long for a regex match ({len(text)} chars)")
-            matched = re.search(case.match_value[len("regex:") :], text) is not None
+        if case.match_value.startswith(regex_case.PREFIX):
+            matched = regex_case.search(index, case.match_value[len(regex_case.PREFIX) :], text)
         else:
             matched = text == case.match_value
         if matched:

@@ -107,7 +107,6 @@ def test_switch_matches_non_string_values_by_their_json_text(runner):
     assert runner.run(wf, {"n": 2}).outputs == {"two": 2}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8: Switch regex cases run with no limit")
 def test_a_catastrophic_switch_regex_fails_the_node_within_its_time_limit(runner):
     import time
 

@@ -846,3 +846,32 @@ def test_a_sub_workflow_body_must_be_an_object_or_a_path():
     tasks = [{"id": "a", "body": 42}]
     errors = _errors(chain(kind("Parallel", strategy="WaitAll", tasks=tasks)))
     assert any("an object (inline workflow) or a string (path)" in m for _, _, m in errors)
+
+
+def test_switch_regex_cases_are_checked_with_the_matching_engine():
+    from oxify.engine.regex_case import MAX_PATTERN
+
+    def switch(pattern: str) -> Any:
+        return build(
+            {
+                "start": START,
+                "sw": {
+                    "type": "Switch",
+                    "config": {
+                        "switch_on": "{{x}}",
+                        "cases": [{"match_value": f"regex:{pattern}", "action": "a"}],
+                    },
+                },
+                "a": value(1),
+                "end": END,
+            },
+            "start>sw, sw>a, a>end",
+        )
+
+    assert validate(switch("^(a|b)+$")).ok
+    bad = validate(switch("(unclosed"))
+    assert [i.code for i in bad.errors] == ["invalid_config"]
+    assert "invalid regex" in bad.errors[0].message
+    assert bad.errors[0].path == "$.nodes[1].kind.config.cases[0].match_value"
+    long = validate(switch("a" * (MAX_PATTERN + 1)))
+    assert f"longer than {MAX_PATTERN} characters" in long.errors[0].message
