@@ -159,8 +159,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from oxify.local import Engine
-
     if args.distributed:
         from oxify.cli_distributed import run_distributed
 
@@ -176,7 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = FileCheckpointStore(state_dir())
     with contextlib.suppress(OSError):  # retention: executions not touched for a week
         store.prune(time.time() - state_ttl(), lambda eid: running_pid(store.root, eid) is not None)
-    engine = Engine(registry=cli_registry(), checkpoints=store)
+    engine = cli_engine(store)
     progress = make_progress(args, definition.workflow)
     on_event = progress.on_event if progress else None
     return run_embedded(
@@ -184,14 +182,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
 
 
-def cli_registry() -> Any:
-    """The executors of embedded runs: the built-in ones plus ``OXIFY_PLUGINS``."""
-    from oxify.config import Settings, load_plugins
+def cli_engine(checkpoints: Any) -> Any:
+    """The engine of embedded runs: the built-in executors plus ``OXIFY_PLUGINS``, the
+    ``OXIFY_HOOKS`` hooks, checkpoints in ``checkpoints``."""
+    from oxify.config import Settings, load_hooks, load_plugins
+    from oxify.local import Engine
     from oxify.nodes.registry import NodeRegistry
 
+    settings = Settings.from_env()
     registry = NodeRegistry.default()
-    load_plugins(registry, Settings.from_env().plugins)
-    return registry
+    load_plugins(registry, settings.plugins)
+    return Engine(registry=registry, hooks=load_hooks(settings.hooks), checkpoints=checkpoints)
 
 
 def make_progress(args: argparse.Namespace, workflow: Any) -> Any:

@@ -31,10 +31,9 @@ def _local(execution_id: str) -> Any:
 
 
 def _engine(store: Any) -> Any:
-    from oxify.cli import cli_registry
-    from oxify.local import Engine
+    from oxify.cli import cli_engine
 
-    return Engine(registry=cli_registry(), checkpoints=store)
+    return cli_engine(store)
 
 
 def _client(args: argparse.Namespace) -> Any:

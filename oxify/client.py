@@ -22,6 +22,7 @@ from oxify.definition import load_definition
 from oxify.errors import ConfigError
 from oxify.events import Event
 from oxify.execution import ExecutionConfig, ExecutionResult
+from oxify.hooks import Hooks
 from oxify.model.workflow import Workflow
 from oxify.store.redis import RedisStore, StoreUnavailable
 
@@ -43,7 +44,8 @@ class Client:
 
     ``redis_url`` defaults to ``OXIFY_REDIS_URL`` (then ``redis://127.0.0.1:6379/0``); the
     broker follows ``OXIFY_BROKER_URL`` or the same URL. An unreachable Redis raises
-    :class:`~oxify.store.redis.StoreUnavailable` with a one-line message.
+    :class:`~oxify.store.redis.StoreUnavailable` with a one-line message. ``hooks``
+    see the events this producer writes (each process's hooks see the events it writes).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class Client:
         *,
         settings: Settings | None = None,
         dispatcher: Dispatcher | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env(redis_url)
         self.store = RedisStore(self.settings.redis_url)
@@ -62,7 +65,11 @@ class Client:
 
             dispatcher = CeleryDispatcher(make_app(self.settings))
         self._coordinator = Coordinator(
-            self.store, dispatcher, result_ttl=self.settings.result_ttl, lease=self.settings.lease
+            self.store,
+            dispatcher,
+            hooks=hooks,
+            result_ttl=self.settings.result_ttl,
+            lease=self.settings.lease,
         )
 
     def submit(

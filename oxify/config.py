@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from oxify.errors import ConfigError
+from oxify.hooks import HookChain, Hooks
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -22,6 +23,11 @@ def _float(name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name} must be positive, got {raw!r}")
     return value
+
+
+def _items(name: str) -> tuple[str, ...]:
+    """A comma-separated environment variable as its non-empty items."""
+    return tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class Settings:
     OXIFY_RECONCILE_INTERVAL how often the reconciler looks    1
     OXIFY_VISIBILITY_TIMEOUT broker redelivery of unacked work 7200
     OXIFY_PLUGINS            modules whose ``register(registry)`` adds executors
+    OXIFY_HOOKS              ``module:factory`` items whose factory returns a Hooks
     ======================== ================================= =========================
     """
 
@@ -54,14 +61,13 @@ class Settings:
     reconcile_interval: float = 1.0
     visibility_timeout: int = 7200
     plugins: tuple[str, ...] = field(default_factory=tuple)
+    hooks: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_env(cls, redis_url: str | None = None) -> Settings:
         """Read the environment; ``redis_url`` (a CLI option) wins over OXIFY_REDIS_URL."""
         url = redis_url or os.environ.get("OXIFY_REDIS_URL") or DEFAULT_REDIS_URL
-        plugins = tuple(
-            p.strip() for p in os.environ.get("OXIFY_PLUGINS", "").split(",") if p.strip()
-        )
+        plugins = _items("OXIFY_PLUGINS")
         return cls(
             redis_url=url,
             broker_url=os.environ.get("OXIFY_BROKER_URL") or url,
@@ -73,6 +79,7 @@ class Settings:
             reconcile_interval=_float("OXIFY_RECONCILE_INTERVAL", cls.reconcile_interval),
             visibility_timeout=int(_float("OXIFY_VISIBILITY_TIMEOUT", cls.visibility_timeout)),
             plugins=plugins,
+            hooks=_items("OXIFY_HOOKS"),
         )
 
 
@@ -89,6 +96,32 @@ def load_plugins(registry: object, modules: tuple[str, ...]) -> None:
         if not callable(register):
             raise ConfigError(f"OXIFY_PLUGINS: {name} has no register(registry) function")
         register(registry)
+
+
+def load_hooks(specs: tuple[str, ...]) -> Hooks:
+    """The hooks ``OXIFY_HOOKS`` names: each ``module:factory`` is imported and called once
+    (several are chained). :class:`ConfigError` for one that cannot be loaded."""
+    import importlib
+
+    loaded: list[Hooks] = []
+    for spec in specs:
+        module_name, sep, attr = spec.partition(":")
+        if not sep or not module_name or not attr:
+            raise ConfigError(f"OXIFY_HOOKS: {spec!r} is not module:factory")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as e:
+            raise ConfigError(f"OXIFY_HOOKS: cannot import {module_name}: {e}") from e
+        factory = getattr(module, attr, None)
+        if not callable(factory):
+            raise ConfigError(f"OXIFY_HOOKS: {module_name} has no callable {attr}")
+        hooks = factory()
+        if not isinstance(hooks, Hooks):
+            raise ConfigError(f"OXIFY_HOOKS: {spec} returned {type(hooks).__name__}, not Hooks")
+        loaded.append(hooks)
+    if len(loaded) == 1:
+        return loaded[0]
+    return HookChain(loaded) if loaded else Hooks()
 
 
 def state_ttl() -> float:

@@ -464,7 +464,7 @@ class Execution:
             try:
                 callback(event)
             except Exception:
-                log.exception("event callback failed for %s", type_)
+                log.exception("on_event callback failed for %s", type_)
 
     # -- result ----------------------------------------------------------------------------
     def _build_result(self) -> ExecutionResult:

@@ -1,7 +1,14 @@
-"""Extension points: subclass :class:`Hooks` and override what you need (all no-ops)."""
+"""Extension points: subclass :class:`Hooks` and override what you need (all no-ops).
+
+A process gets its hooks from code (``Engine(hooks=...)``, ``Client(hooks=...)``) or, for
+workers and orchestrators, from ``OXIFY_HOOKS=module:factory[,module:factory]`` (each
+factory is called once and returns a :class:`Hooks`).
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,3 +27,34 @@ class Hooks:
 
     def after_node(self, ctx: NodeContext, output: Any, error: BaseException | None) -> None:
         """After each attempt of a node (``error`` is set when it raised)."""
+
+
+log = logging.getLogger("oxify")
+
+
+class HookChain(Hooks):
+    """Several hooks, called in order; one that raises is logged and the others still run."""
+
+    def __init__(self, hooks: Sequence[Hooks]) -> None:
+        self.hooks = list(hooks)
+
+    def on_event(self, event: Event) -> None:
+        for hook in self.hooks:
+            try:
+                hook.on_event(event)
+            except Exception:
+                log.exception("on_event hook %s failed", type(hook).__name__)
+
+    def before_node(self, ctx: NodeContext) -> None:
+        for hook in self.hooks:
+            try:
+                hook.before_node(ctx)
+            except Exception:
+                log.exception("before_node hook %s failed", type(hook).__name__)
+
+    def after_node(self, ctx: NodeContext, output: Any, error: BaseException | None) -> None:
+        for hook in self.hooks:
+            try:
+                hook.after_node(ctx, output, error)
+            except Exception:
+                log.exception("after_node hook %s failed", type(hook).__name__)

@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import Celery, chord
 
-from oxify.config import Settings, load_plugins
+from oxify.config import Settings, load_hooks, load_plugins
 from oxify.coordinator import ORCHESTRATOR_QUEUE, Coordinator, NodeTask, task_id
 from oxify.nodes.registry import NodeRegistry
 from oxify.store.redis import RedisStore
@@ -68,7 +68,8 @@ class CeleryDispatcher:
 
 
 def build_coordinator(app: Celery, settings: Settings | None = None) -> Coordinator:
-    """A Coordinator wired to Redis and Celery, with OXIFY_PLUGINS registered."""
+    """A Coordinator wired to Redis and Celery, with OXIFY_PLUGINS registered and the
+    OXIFY_HOOKS hooks."""
     s = settings or Settings.from_env()
     registry = NodeRegistry.default()
     load_plugins(registry, s.plugins)
@@ -76,6 +77,7 @@ def build_coordinator(app: Celery, settings: Settings | None = None) -> Coordina
         RedisStore(s.redis_url),
         CeleryDispatcher(app),
         registry,
+        hooks=load_hooks(s.hooks),
         result_ttl=s.result_ttl,
         lease=s.lease,
         dispatch_timeout=s.dispatch_timeout,

@@ -58,18 +58,22 @@ def node_timeout(workflow: Workflow, node_id: str, default: float | None) -> flo
 
 
 def execute(spec: ExecutorSpec, ctx: NodeContext, hooks: Hooks) -> tuple[Any, BaseException | None]:
-    """Run the executor with the hooks around it; never raises."""
+    """Run the executor with the hooks around it; never raises. A hook that raises is
+    logged and changes nothing."""
     output: Any = None
     error: BaseException | None = None
     try:
         hooks.before_node(ctx)
+    except Exception:
+        log.exception("before_node hook failed (node %s)", ctx.node.id)
+    try:
         output = spec.executor(ctx)
     except Exception as e:
         error = e
     try:
         hooks.after_node(ctx, output, error)
     except Exception:
-        log.exception("after_node hook failed")
+        log.exception("after_node hook failed (node %s)", ctx.node.id)
     return output, error
 
 

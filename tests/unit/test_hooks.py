@@ -12,8 +12,6 @@ import oxify
 from oxify import ExecutionState
 from tests.support import END, START, build, value
 
-ISSUE = "issue 8: hooks are not isolated"
-
 
 class Broken(oxify.Hooks):
     def __init__(self) -> None:
@@ -30,7 +28,6 @@ class Broken(oxify.Hooks):
         raise RuntimeError("after_node is broken")
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE)
 @pytest.mark.parametrize("mode", ["levels", "dataflow"])
 def test_a_raising_hook_is_logged_and_fails_no_node(mode, caplog):
     hooks = Broken()
@@ -44,7 +41,6 @@ def test_a_raising_hook_is_logged_and_fails_no_node(mode, caplog):
     assert "before_node" in messages and "after_node" in messages and "on_event" in messages
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE)
 def test_hooks_from_the_environment(monkeypatch):
     from oxify.config import Settings, load_hooks
 
@@ -58,3 +54,32 @@ def test_hooks_from_the_environment(monkeypatch):
 
 def make_broken() -> oxify.Hooks:
     return Broken()
+
+
+class Counting(oxify.Hooks):
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def on_event(self, event: oxify.Event) -> None:
+        self.calls.append("event")
+
+    def before_node(self, ctx: oxify.NodeContext) -> None:
+        self.calls.append("before")
+
+    def after_node(self, ctx: oxify.NodeContext, output: Any, error: BaseException | None) -> None:
+        self.calls.append("after")
+
+
+def test_several_hooks_from_the_environment_are_chained_and_isolated(monkeypatch):
+    from oxify.config import Settings, load_hooks
+
+    monkeypatch.setenv(
+        "OXIFY_HOOKS", "tests.unit.test_hooks:make_broken, tests.unit.test_hooks:Counting"
+    )
+    chain = load_hooks(Settings.from_env().hooks)
+    wf = build({"start": START, "a": value("{{x}}"), "end": END}, "start>a, a>end")
+    result = oxify.Engine(hooks=chain).run(wf, {"x": 1})
+    assert result.state is ExecutionState.COMPLETED
+    counting = chain.hooks[1]  # type: ignore[attr-defined]
+    assert counting.calls.count("before") == counting.calls.count("after") == 3
+    assert counting.calls.count("event") == len(chain.hooks[0].events)  # type: ignore[attr-defined]
