@@ -76,15 +76,25 @@ def rebuild(
     saved: Mapping[str, Any],
     outputs: Mapping[str, Any],
     inputs: dict[str, Any],
+    latest: Mapping[str, Any] | None = None,
 ) -> tuple[ExecutionRecord, set[str]]:
     """A record for ``machine``'s workflow carrying over what ``saved`` (a record in plain
     data, without outputs) recorded, and the nodes that must run again because their
-    definition changed (empty when the workflow is the same)."""
+    definition changed (empty when the workflow is the same).
+
+    ``latest`` (a resume) is the execution's newest record: no node's attempt number falls
+    below the one it reached there, so an attempt of the resumed run never shares its
+    number — its task id, claim and child executions — with one of the run before (which
+    may still be working, and whose late report must be refused)."""
     record = ExecutionRecord.from_dict(dict(saved), inputs)
     record.execution_id = execution_id
     for node_id, value in outputs.items():
         if node_id in record.nodes:
             record.nodes[node_id].output = value
+    for node_id, rec in (latest or {}).get("nodes", {}).items():
+        if node_id in record.nodes:
+            kept = record.nodes[node_id]
+            kept.attempts = max(kept.attempts, int(rec.get("attempts", 0)))
     workflow = machine.workflow
     if workflow.content_hash == saved_workflow.content_hash:
         return record, set()

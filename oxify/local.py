@@ -180,7 +180,8 @@ class Engine:
                 f"execution {execution_id} completed: there is nothing to resume "
                 "(replay runs parts of it again)"
             )
-        record, changed = restored.rebuild(execution_id, saved.inputs)
+        newest = restored.store.list(execution_id)[-1]
+        record, changed = restored.rebuild(execution_id, saved.inputs, newest.record)
         if definition.hash != saved.workflow_hash:
             restored.store.save_execution(_saved(execution_id, definition, saved.inputs, cfg))
         event = (ev.WORKFLOW_RESUMED, {"checkpoint_id": cp.id, "rerun": sorted(changed)})
@@ -383,7 +384,7 @@ class _Restored:
     machine: Machine
 
     def rebuild(
-        self, execution_id: str, inputs: dict[str, Any]
+        self, execution_id: str, inputs: dict[str, Any], latest: dict[str, Any] | None = None
     ) -> tuple[ExecutionRecord, set[str]]:
         """The record to restart (see :func:`oxify.durable.rebuild`)."""
         outputs = self.store.outputs(self.checkpoint)
@@ -394,6 +395,7 @@ class _Restored:
             self.checkpoint.record,
             outputs,
             inputs,
+            latest,
         )
 
 

@@ -74,7 +74,8 @@ def _rebuilt(
     saved, outputs, cp_id = _source(c, eid, snap, checkpoint)
     cfg = ExecutionConfig(**snap.record.get("config", {}))
     machine = make_machine(target.workflow, build_plan(target.workflow), cfg)
-    record, changed = rebuild(machine, new_eid, stored.workflow, saved, outputs, inputs)
+    latest = snap.record if new_eid == eid else None
+    record, changed = rebuild(machine, new_eid, stored.workflow, saved, outputs, inputs, latest)
     redo_from = set(changed) | (rerun or set())
     if from_node is not None:
         redo_from.add(find_node(target.workflow, from_node))

@@ -147,8 +147,10 @@ class Commit:
     terminal: bool = False
     checkpoint: CheckpointRequest | None = None
     reset: bool = False
-    """A restart (resume from a checkpoint): ``outputs`` replace every stored output, the
-    cancel and pause requests are cleared, and a finished execution's keys stop expiring."""
+    """A restart (resume from a checkpoint): ``outputs`` replace every stored output; the
+    claims, outcomes and dispatched attempts of the run before are dropped (its workers are
+    fenced off); the cancel and pause requests are cleared; a finished execution's keys
+    stop expiring."""
     deadline: float | None = None
     """With ``reset``: the execution's new time limit (seconds since the epoch)."""
     definition: tuple[str, str, str] | None = None
@@ -234,12 +236,14 @@ class StateStore(Protocol):
     def renew(
         self, execution_id: str, node_id: str, attempt: int, worker: str, lease: float
     ) -> bool:
-        """Extend a claim; False if the worker no longer holds it (stop, it is fenced off)."""
+        """Extend a claim; False if the worker no longer holds it, the attempt is not the
+        one dispatched (or is settled), or the execution is neither running nor paused (it
+        ended, is being cancelled, or was reset): stop, it is fenced off."""
         ...
 
     def report(self, execution_id: str, outcome: Outcome, worker: str) -> bool:
         """Record an attempt's outcome; False for a stale attempt, a duplicate report, or a
-        worker that does not hold the attempt."""
+        worker that does not hold the attempt's claim."""
         ...
 
     def status(self, execution_id: str) -> tuple[str | None, str | None]:

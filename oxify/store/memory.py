@@ -243,6 +243,10 @@ class MemoryStore:
             ex.state = commit.state
             if commit.reset:
                 ex.outputs.clear()
+                ex.outcomes.clear()
+                ex.attempts.clear()
+                ex.settled.clear()
+                ex.claims.clear()
                 ex.cancel = ex.pause = None
                 ex.expires_at = None
                 ex.deadline = commit.deadline
@@ -350,8 +354,13 @@ class MemoryStore:
     ) -> bool:
         with self._cond:
             ex = self._get(execution_id)
-            held = ex.claims.get(node_id) if ex is not None else None
-            if ex is None or held is None or held.attempt != attempt or held.worker != worker:
+            if ex is None or ex.state not in ("running", "paused") or ex.cancel is not None:
+                return False
+            sent = ex.attempts.get(node_id)
+            if sent is None or sent.attempt != attempt or ex.settled.get(node_id) == attempt:
+                return False
+            held = ex.claims.get(node_id)
+            if held is None or held.attempt != attempt or held.worker != worker:
                 return False
             ex.claims[node_id] = Claim(attempt, worker, float(f"{time.time() + lease:.6f}"))
             return True
@@ -380,7 +389,7 @@ class MemoryStore:
         if reported is not None and reported[0] == attempt:
             return False
         held = ex.claims.get(node_id)
-        if held is not None and held.attempt == attempt and held.worker != worker:
+        if held is None or held.attempt != attempt or held.worker != worker:
             return False
         for digest, blob in blobs.items():
             ex.blobs.setdefault(digest, blob)

@@ -310,7 +310,7 @@ class RedisStore:
     def renew(
         self, execution_id: str, node_id: str, attempt: int, worker: str, lease: float
     ) -> bool:
-        keys = [self.key(execution_id, "claims")]
+        keys = self._keys(execution_id, "claims", "meta", "attempts")
         return bool(self._renew(keys=keys, args=[node_id, attempt, worker, lease]))
 
     def report(self, execution_id: str, outcome: Outcome, worker: str = "") -> bool:

@@ -220,6 +220,7 @@ def test_concurrent_commits_at_one_version_one_wins(store: Store) -> None:
 def test_consumed_outcomes_go_only_for_that_attempt(store: Store) -> None:
     eid = _new(store)
     _dispatch(store, eid, "n", 1)
+    assert store.claim(eid, "n", 1, "w", 5, EVENT).status == "ok"
     assert store.report(eid, Outcome("n", 1, True, "one"), "w")
     keep = Commit(record=RUNNING, state="running", consumed=[("n", 2)])
     assert store.commit(eid, 1, keep, ttl=None)
@@ -309,6 +310,34 @@ def test_report_once_and_only_for_the_current_attempt(store: Store) -> None:
     assert store.load(eid).outcomes == []
 
 
+def test_no_claim_no_report(store: Store) -> None:
+    eid = _new(store)
+    _dispatch(store, eid, "n", 1)
+    assert not store.report(eid, Outcome("n", 1, True, "never claimed"), "w")
+    assert store.claim(eid, "n", 1, "w", 5, EVENT).status == "ok"
+    assert not store.report(eid, Outcome("n", 1, True, "not the holder"), "w2")
+    assert store.report(eid, Outcome("n", 1, True, "the holder"), "w")
+
+
+def test_renew_checks_the_attempt_and_the_execution_not_only_the_claim(store: Store) -> None:
+    eid = _new(store)
+    _dispatch(store, eid, "n", 1)
+    assert store.claim(eid, "n", 1, "w", 5, EVENT).status == "ok"
+    assert store.renew(eid, "n", 1, "w", 5)
+    # a newer attempt was dispatched (the old one was lost): the old holder is fenced off
+    _dispatch(store, eid, "n", 2, version=1)
+    assert not store.renew(eid, "n", 1, "w", 5)
+    assert store.claim(eid, "n", 2, "w2", 5, EVENT).status == "ok"
+    assert store.renew(eid, "n", 2, "w2", 5)
+    paused = Commit(record={"state": "paused", "nodes": {}}, state="paused")
+    assert store.commit(eid, 2, paused, ttl=None)
+    assert store.renew(eid, "n", 2, "w2", 5)  # running nodes finish while paused
+    running = Commit(record=RUNNING, state="running")
+    assert store.commit(eid, 3, running, ttl=None)
+    assert store.request_cancel(eid, "stop")
+    assert not store.renew(eid, "n", 2, "w2", 5)  # being cancelled: stop
+
+
 def test_a_consumed_attempt_is_not_run_again(store: Store) -> None:
     eid = _new(store)
     _dispatch(store, eid, "n", 1)
@@ -326,6 +355,7 @@ def test_outcomes_round_trip_every_field(store: Store) -> None:
     failed = Outcome(
         "n", 1, False, error="boom", retryable=True, timed_out=True, started_at=1.5, finished_at=2.5
     )
+    assert store.claim(eid, "n", 1, "w", 5, EVENT).status == "ok"
     assert store.report(eid, failed, "w")
     assert store.outcomes(eid) == [failed]
     assert store.load(eid).outcomes == [failed]

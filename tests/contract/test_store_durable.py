@@ -290,6 +290,23 @@ def test_a_reset_clears_the_cancel_and_pause_requests(store: Store) -> None:
     assert (store.load(eid).cancel, store.load(eid).pause) == ("again", "again")
 
 
+def test_a_reset_fences_off_the_run_before(store: Store) -> None:
+    eid = _new(store)
+    _dispatch(store, eid, "a", 2)
+    _dispatch(store, eid, "b", 1, version=1)
+    assert store.claim(eid, "a", 2, "old", 5, EVENT).status == "ok"
+    assert store.claim(eid, "b", 1, "old", 5, EVENT).status == "ok"
+    assert store.report(eid, Outcome("b", 1, True, "reported, never applied"), "old")
+    assert store.commit(eid, 2, _reset(dispatched={"a": Dispatched(3, time.time())}), ttl=None)
+    assert store.claims(eid) == {} and store.outcomes(eid) == []
+    assert store.dispatched(eid) == {"a": Dispatched(3, store.dispatched(eid)["a"].due)}
+    assert not store.renew(eid, "a", 2, "old", 5)  # the old worker stops
+    assert not store.report(eid, Outcome("a", 2, True, "late"), "old")
+    assert store.claim(eid, "b", 1, "old", 5, EVENT).status == "stale"  # a redelivery
+    assert store.claim(eid, "a", 3, "new", 5, EVENT).status == "ok"
+    assert store.report(eid, Outcome("a", 3, True, "fresh"), "new")
+
+
 def test_a_reset_sets_the_new_deadline(store: Store) -> None:
     t0 = time.time()
     new = NewExecution(_id(), "{}", "h", RUNNING, {}, t0, deadline=t0 + 10.25)

@@ -1,10 +1,11 @@
 -- Apply one orchestration step if the record is still at the expected version.
 -- KEYS: 1 meta, 2 record, 3 outputs, 4 outcomes, 5 attempts, 6 events, 7 blobs,
---       8 checkpoints, 9 checkpoint list,
---       10.. every other key of the execution (expired with the rest once terminal)
+--       8 checkpoints, 9 checkpoint list, 10 inputs, 11 workflow, 12 claims, 13 library,
+--       14 children (10..: expired with the rest once terminal)
 -- ARGV: 1 version, 2 record json, 3 state, 4 ttl seconds (0: none), 5 terminal (0/1),
---       6 reset ('0': no; '1' or 'd<deadline>': outputs replaced, cancel/pause/deadline
---       cleared (or the new deadline set), keys made persistent),
+--       6 reset ('0': no; '1' or 'd<deadline>': outputs replaced, every claim, outcome and
+--       dispatched attempt of the run before dropped (their workers are fenced off),
+--       cancel/pause/deadline cleared (or the new deadline set), keys made persistent),
 --       7 n outputs, then (node, value) pairs; n consumed, then (node, attempt) pairs;
 --       n dispatched, then (node, "attempt|due") pairs; n events, then event json;
 --       n blobs, then (hash, json) pairs; n checkpoints (0/1), then meta json, keep,
@@ -16,7 +17,7 @@ redis.call('HINCRBY', meta, 'version', 1)
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('HSET', meta, 'state', ARGV[3])
 if ARGV[6] ~= '0' then
-  redis.call('DEL', KEYS[3])
+  redis.call('DEL', KEYS[3], KEYS[4], KEYS[5], KEYS[12])
   redis.call('HDEL', meta, 'cancel', 'pause', 'deadline')
   if string.sub(ARGV[6], 1, 1) == 'd' then redis.call('HSET', meta, 'deadline', string.sub(ARGV[6], 2)) end
   for k = 1, #KEYS do redis.call('PERSIST', KEYS[k]) end
