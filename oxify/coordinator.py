@@ -603,6 +603,10 @@ class Coordinator:
         moved = 0
         for eid in self.store.stalled(time.time() - stall_after):
             try:
+                state, _ = self.store.status(eid)
+                if state is None or ExecutionState(state).terminal:
+                    self.store.forget_stalled(eid)  # ended (or expired) since it was listed
+                    continue
                 if self.advance(eid, reconcile=True):
                     moved += 1
             except Exception:  # one broken execution must not stop the others

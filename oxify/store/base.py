@@ -204,7 +204,8 @@ class StateStore(Protocol):
 
     def create(self, new: NewExecution, idempotency_key: str | None = None) -> tuple[str, bool]:
         """Store a new execution; with an idempotency key seen before, return the execution
-        created then and ``False``."""
+        created then and ``False``. The key lives as long as that execution: it expires
+        with it (``ttl`` of its terminal commit)."""
         ...
 
     def exists(self, execution_id: str) -> bool: ...
@@ -329,4 +330,8 @@ class StateStore(Protocol):
     def stalled(self, older_than: float) -> list[str]:
         """Non-terminal executions with no progress since ``older_than`` (seconds since the
         epoch on the clocks of the processes that made progress: the index is a hint)."""
+        ...
+
+    def forget_stalled(self, execution_id: str) -> None:
+        """Drop an execution from the index :meth:`stalled` reads (it ended, or expired)."""
         ...

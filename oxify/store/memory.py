@@ -92,6 +92,8 @@ class _Execution:
     events: list[str] = field(default_factory=list)
     """Event JSON; the event at index ``i`` has ``seq`` ``i`` and cursor ``_cursor(i + 1)``."""
     expires_at: float | None = None
+    idem: str | None = None
+    """The idempotency key it was created with (it goes when the execution expires)."""
 
 
 class MemoryStore:
@@ -125,6 +127,8 @@ class MemoryStore:
             del self._executions[execution_id]
             self._created.pop(execution_id, None)
             self._active.pop(execution_id, None)
+            if ex.idem is not None and self._idem.get(ex.idem) == execution_id:
+                del self._idem[ex.idem]  # the key expires with its execution
             return None
         return ex
 
@@ -174,6 +178,7 @@ class MemoryStore:
                 workflow=new.workflow_json,
                 library=new.library_json,
                 parent=(new.record.get("parent") or {}).get("execution_id"),
+                idem=idempotency_key,
             )
             for node_id, value in new.outputs.items():
                 ex.outputs[node_id], extra = encode_output(value)
@@ -562,6 +567,10 @@ class MemoryStore:
                     }
                 )
             return out
+
+    def forget_stalled(self, execution_id: str) -> None:
+        with self._cond:
+            self._active.pop(execution_id, None)
 
     def stalled(self, older_than: float) -> list[str]:
         with self._cond:

@@ -22,8 +22,9 @@ Per execution (one Redis Cluster slot, thanks to the hash tag):
 Outcomes of finished child executions sit in ``outcomes`` under ``child:<id>``.
 
 Global: ``oxify:executions`` (zset by creation time), ``oxify:active`` (zset of running
-executions by last progress), ``oxify:idem:<key>`` (idempotency keys). These indexes are
-hints kept beside the scripts; the per-execution keys are the truth.
+executions by last progress), ``oxify:idem:<key>`` (idempotency keys; the key is recorded
+in ``meta`` and expires with its execution). These indexes are hints kept beside the
+scripts; the per-execution keys are the truth.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class RedisStore:
         self._drive = self.redis.register_script(_script("drive"))
         self._child = self.redis.register_script(_script("child"))
         self._set_flag = self.redis.register_script(_script("flag"))
+        self._idem = self.redis.register_script(_script("idem"))
 
     # -- plumbing ---------------------------------------------------------------------------
     @staticmethod
@@ -142,15 +144,10 @@ class RedisStore:
     def create(self, new: NewExecution, idempotency_key: str | None = None) -> tuple[str, bool]:
         eid = new.execution_id
         if idempotency_key is not None:
-            idem = f"oxify:idem:{idempotency_key}"
+            idem = _idem_key(idempotency_key)
             if not self.redis.set(idem, eid, nx=True):
-                existing = cast(str | None, self.redis.get(idem))
-                deadline = time.monotonic() + 5.0
-                while existing is not None and not self.exists(existing):
-                    if time.monotonic() > deadline:  # the earlier submit died half-way
-                        break
-                    time.sleep(0.02)  # ... or is still creating its execution
-                if existing is not None and self.exists(existing):
+                existing = self._idem_owner(idem)
+                if existing is not None:
                     return existing, False
                 self.redis.set(idem, eid)
         keys = self._keys(
@@ -168,6 +165,7 @@ class RedisStore:
             _dumps(new.config),
             new.library_json,
             (new.record.get("parent") or {}).get("execution_id", ""),
+            idempotency_key or "",
         ]
         blobs: dict[str, str] = {}
         args.append(len(new.outputs))
@@ -187,6 +185,25 @@ class RedisStore:
         pipe.zadd(ACTIVE, {eid: new.created_at})
         pipe.execute()
         return eid, True
+
+    def _idem_owner(self, idem: str) -> str | None:
+        """The execution an idempotency key names, if it still exists. A key whose
+        execution is gone while the key has no expiry belongs to a submit in flight (or
+        one that died half-way): wait for it, up to 5 s; a key that expires with its
+        finished execution is free at once."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.get(idem)
+            pipe.ttl(idem)
+            existing, ttl = pipe.execute()
+            if existing is None:
+                return None
+            if self.exists(existing):
+                return cast(str, existing)
+            if ttl != -1 or time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
 
     def exists(self, execution_id: str) -> bool:
         return bool(self.redis.exists(self.key(execution_id, "meta")))
@@ -274,16 +291,22 @@ class RedisStore:
         else:
             args += [1, *commit.definition]
         if commit.terminal:
-            ok = bool(self._commit(keys=keys, args=args))
-            if ok:
-                self.redis.zrem(ACTIVE, execution_id)
-            return ok
+            done = self._commit(keys=keys, args=args)
+            if not done:
+                return False
+            self.redis.zrem(ACTIVE, execution_id)
+            if done[1] and ttl:
+                self._idem(keys=[_idem_key(done[1])], args=[execution_id, int(ttl)])
+            return True
         # one round trip: the script and the progress mark of the index (XX: only for an
         # execution still listed, so a finished one never comes back)
         pipe = self.redis.pipeline(transaction=False)
         self._commit(keys=keys, args=args, client=pipe)
         pipe.zadd(ACTIVE, {execution_id: time.time()}, xx=not commit.reset)
-        return bool(pipe.execute()[0])
+        done = pipe.execute()[0]
+        if done and commit.reset and done[1]:  # running again: its key stays with it
+            self._idem(keys=[_idem_key(done[1])], args=[execution_id, 0])
+        return bool(done)
 
     # -- node attempts ----------------------------------------------------------------------
     def claim(
@@ -494,6 +517,9 @@ class RedisStore:
     def stalled(self, older_than: float) -> list[str]:
         return cast(list[str], self.redis.zrangebyscore(ACTIVE, "-inf", older_than))
 
+    def forget_stalled(self, execution_id: str) -> None:
+        self.redis.zrem(ACTIVE, execution_id)
+
 
 def _split_outcomes(raw: dict[str, str]) -> tuple[list[Outcome], list[dict[str, Any]]]:
     """Node outcomes and finished-children results from the ``outcomes`` hash."""
@@ -506,6 +532,10 @@ def _split_outcomes(raw: dict[str, str]) -> tuple[list[Outcome], list[dict[str, 
         else:
             outcomes.append(Outcome.from_json(text))
     return outcomes, children
+
+
+def _idem_key(key: str) -> str:
+    return f"oxify:idem:{key}"
 
 
 def _reset_flag(commit: Commit) -> str:

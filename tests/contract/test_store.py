@@ -176,6 +176,37 @@ def test_idempotency_keys(store: Store) -> None:
     assert store.create(second, _id()) == (second.execution_id, True)  # another key
 
 
+def test_an_idempotency_key_expires_with_its_execution(store: Store) -> None:
+    key = _id()
+    eid = _new(store, key=key)
+    done = Commit(record={"state": "completed", "nodes": {}}, state="completed", terminal=True)
+    memory = isinstance(store, MemoryStore)
+    assert store.commit(eid, 0, done, ttl=0.3 if memory else 1)  # type: ignore[arg-type]
+    if not memory:
+        assert 0 < store.redis.ttl(f"oxify:idem:{key}") <= 1
+    time.sleep(0.5 if memory else 1.2)
+    assert not store.exists(eid)
+    began = time.monotonic()
+    again = NewExecution(_id(), "{}", "h", {"state": "pending"}, {}, time.time())
+    assert store.create(again, key) == (again.execution_id, True)  # the key is free
+    assert time.monotonic() - began < 1.0  # at once: not mistaken for a submit in flight
+    if not memory:
+        assert store.redis.ttl(f"oxify:idem:{key}") == -1  # running: no expiry
+
+
+def test_a_resumed_execution_keeps_its_idempotency_key(store: Store) -> None:
+    key = _id()
+    eid = _new(store, key=key)
+    done = Commit(record={"state": "failed", "nodes": {}}, state="failed", terminal=True)
+    assert store.commit(eid, 0, done, ttl=60)
+    reset = Commit(record=RUNNING, state="running", reset=True)
+    assert store.commit(eid, 1, reset, ttl=60)
+    if not isinstance(store, MemoryStore):
+        assert store.redis.ttl(f"oxify:idem:{key}") == -1
+    other = NewExecution(_id(), "{}", "h", {"state": "pending"}, {}, time.time())
+    assert store.create(other, key) == (eid, False)
+
+
 def test_commit_is_a_compare_and_set_on_the_version(store: Store) -> None:
     eid = _new(store)
     commit = Commit(

@@ -424,7 +424,6 @@ def test_a_broken_execution_does_not_stop_the_reconciler(client, redis_db):
         redis_db.zrem("oxify:active", "broken")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8: oxify:active keeps ended and expired ids")
 def test_the_reconciler_drops_ended_and_expired_executions_from_the_index(client, redis_db, caplog):
     import logging
 

@@ -1,4 +1,5 @@
--- Apply one orchestration step if the record is still at the expected version.
+-- Apply one orchestration step if the record is still at the expected version. Returns 0
+-- on a conflict, else {1, idempotency key or ''}.
 -- KEYS: 1 meta, 2 record, 3 outputs, 4 outcomes, 5 attempts, 6 events, 7 blobs,
 --       8 checkpoints, 9 checkpoint list, 10 inputs, 11 workflow, 12 claims, 13 library,
 --       14 children (10..: expired with the rest once terminal)
@@ -73,4 +74,5 @@ local ttl = tonumber(ARGV[4])
 if ARGV[5] == '1' and ttl > 0 then
   for k = 1, #KEYS do redis.call('EXPIRE', KEYS[k], ttl) end
 end
-return 1
+-- the idempotency key (another slot: the caller expires or keeps it with the execution)
+return {1, redis.call('HGET', meta, 'idem') or ''}
