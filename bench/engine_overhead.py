@@ -25,7 +25,7 @@ from typing import Any
 
 from oxify import Engine, NodeRegistry, Workflow, parse_workflow
 from oxify.engine.plan import build_plan
-from oxify.execution import DEFAULT_MAX_CONCURRENT_NODES
+from oxify.engine.options import DEFAULT_MAX_CONCURRENT_NODES
 from oxify.nodes.base import NodeContext
 
 

@@ -1,1 +1,2 @@
-"""Celery orchestrator tasks (distributed mode). Not built yet: see the README status."""
+"""The orchestrator's Celery entry point: tasks on ``oxify.orchestrator`` that drive
+executions (``oxify orchestrator`` also runs the reconciler)."""

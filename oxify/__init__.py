@@ -11,8 +11,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from oxify.checkpoints import FileCheckpointStore, MemoryCheckpointStore
-from oxify.definition import Definition, load_definition
+from oxify.embedded import Engine, Execution
+from oxify.engine.loading import load_definition, load_workflow, parse_workflow
+from oxify.engine.options import ExecutionConfig
+from oxify.engine.results import ExecutionResult, NodeResult
 from oxify.engine.state import ExecutionState, NodeState
 from oxify.engine.validate import ValidationReport, validate
 from oxify.errors import (
@@ -24,20 +26,12 @@ from oxify.errors import (
     WorkflowError,
 )
 from oxify.events import Event
-from oxify.execution import ExecutionConfig, ExecutionResult, NodeResult
-from oxify.hooks import Hooks
-from oxify.local import Engine, Execution
-from oxify.model import (
-    Edge,
-    Node,
-    Workflow,
-    dumps_workflow,
-    load_workflow,
-    parse_workflow,
-    save_workflow,
-)
+from oxify.model import Edge, Node, Workflow, dumps_workflow, save_workflow
+from oxify.model.definition import Definition
 from oxify.nodes.base import NodeContext, Routed
 from oxify.nodes.registry import NodeRegistry
+from oxify.runtime.hooks import Hooks
+from oxify.store.checkpoints import FileCheckpointStore, MemoryCheckpointStore
 
 __all__ = [
     "ConfigError",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,15 @@ import redis
 
 from oxify import events as ev
 from oxify.config import Settings
-from oxify.coordinator import Coordinator, Dispatcher
-from oxify.definition import load_definition
-from oxify.errors import ConfigError
+from oxify.engine.loading import load_definition
+from oxify.engine.options import ExecutionConfig
+from oxify.engine.results import ExecutionResult
+from oxify.errors import ConfigError, ExecutionError
 from oxify.events import Event
-from oxify.execution import ExecutionConfig, ExecutionResult
-from oxify.hooks import Hooks
 from oxify.model.workflow import Workflow
+from oxify.runtime.dispatch import Dispatcher
+from oxify.runtime.hooks import Hooks
+from oxify.runtime.runtime import Runtime, RuntimeOptions
 from oxify.store.redis import RedisStore, StoreUnavailable
 
 TERMINAL_EVENTS = frozenset({ev.WORKFLOW_COMPLETED, ev.WORKFLOW_FAILED, ev.WORKFLOW_CANCELLED})
@@ -60,17 +63,20 @@ class Client:
         self.store = RedisStore(self.settings.redis_url)
         self.store.ping()
         if dispatcher is None:
-            from workers.app import make_app
-            from workers.runtime import CeleryDispatcher
+            from oxify.distributed.app import make_app
+            from oxify.distributed.dispatcher import CeleryDispatcher
 
             dispatcher = CeleryDispatcher(make_app(self.settings))
-        self._coordinator = Coordinator(
+        s = self.settings
+        self.runtime = Runtime(
             self.store,
             dispatcher,
             hooks=hooks,
-            result_ttl=self.settings.result_ttl,
-            lease=self.settings.lease,
+            options=RuntimeOptions(
+                result_ttl=s.result_ttl, lease=s.lease, dispatch_timeout=s.dispatch_timeout
+            ),
         )
+        self._producer = self.runtime.producer
 
     def submit(
         self,
@@ -92,15 +98,19 @@ class Client:
         cfg = config if config is not None else ExecutionConfig.make(**options)
         definition = load_definition(workflow, base_dir)
         with _redis_errors(self.store):
-            eid, _ = self._coordinator.submit(
-                definition, inputs, cfg, idempotency_key=idempotency_key
+            eid, _ = self._producer.submit(
+                definition,
+                inputs,
+                cfg,
+                execution_id=str(uuid.uuid4()),
+                idempotency_key=idempotency_key,
             )
         return eid
 
     def get(self, execution_id: str) -> ExecutionResult:
         """The execution now: state, outputs, every node (running or not)."""
         with _redis_errors(self.store):
-            return self._coordinator.result(execution_id)
+            return self._producer.result(execution_id)
 
     def events(
         self,
@@ -132,9 +142,8 @@ class Client:
                     continue
             idle_since = time.monotonic()
             ended = False
-            for stored in batch:
-                cursor = stored.cursor
-                event = Event.from_dict(stored.event, stored.cursor)
+            for event in batch:
+                cursor = event.cursor
                 yield event
                 ended = event.type in TERMINAL_EVENTS
             # an end event is the end unless the execution was resumed after it
@@ -163,12 +172,12 @@ class Client:
     def cancel(self, execution_id: str, reason: str = "cancelled by request") -> None:
         """Cancel: queued nodes never start, running ones are told to stop."""
         with _redis_errors(self.store):
-            self._coordinator.cancel(execution_id, reason)
+            self._producer.cancel(execution_id, reason)
 
     def pause(self, execution_id: str, reason: str = "requested") -> None:
         """Pause: no new node starts (queued ones are held); running ones finish."""
         with _redis_errors(self.store):
-            self._coordinator.pause(execution_id, reason)
+            self._producer.pause(execution_id, reason)
 
     def resume(
         self,
@@ -185,7 +194,7 @@ class Client:
         ``allow_changed`` (then nodes whose definition changed run again)."""
         definition = None if workflow is None else load_definition(workflow, base_dir)
         with _redis_errors(self.store):
-            self._coordinator.resume(
+            self._producer.resume(
                 execution_id,
                 checkpoint=checkpoint,
                 definition=definition,
@@ -208,23 +217,20 @@ class Client:
         update the recorded inputs. Returns the new execution's id."""
         definition = None if workflow is None else load_definition(workflow, base_dir)
         with _redis_errors(self.store):
-            return self._coordinator.replay(
+            return self._producer.replay(
                 execution_id,
                 from_node,
                 inputs,
                 checkpoint=checkpoint,
                 definition=definition,
                 allow_changed=allow_changed,
+                new_execution_id=str(uuid.uuid4()),
             )
 
     def checkpoints(self, execution_id: str) -> list[dict[str, Any]]:
         """Summaries of the execution's checkpoints, oldest first."""
         with _redis_errors(self.store):
-            if not self.store.exists(execution_id):
-                from oxify.errors import ExecutionError
-
-                raise ExecutionError(f"no execution with id {execution_id}")
-            return [cp.summary() for cp in self.store.checkpoints(execution_id)]
+            return self._producer.checkpoints(execution_id)
 
     def list(
         self, state: str | None = None, limit: int = 100, *, include_children: bool = False
@@ -233,13 +239,11 @@ class Client:
         ``workflow``, ``parent``), optionally only those in ``state``; the child executions
         of composite nodes only with ``include_children``."""
         with _redis_errors(self.store):
-            return self.store.recent(state, limit, include_children)
+            return [row.to_dict() for row in self.store.recent(state, limit, include_children)]
 
     def _finished(self, execution_id: str) -> bool:
         with _redis_errors(self.store):
             state, _ = self.store.status(execution_id)
         if state is None:
-            from oxify.errors import ExecutionError
-
             raise ExecutionError(f"no execution with id {execution_id}")
         return state in ("completed", "failed", "cancelled")

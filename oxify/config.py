@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from oxify.errors import ConfigError
-from oxify.hooks import HookChain, Hooks
+from oxify.runtime.hooks import HookChain, Hooks
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -1,1 +1,1 @@
-"""Celery app and worker tasks (distributed mode). Not built yet: see the README status."""
+"""The workers' Celery entry point: ``celery -A workers.app worker -Q oxify.<pool>``."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from oxify.distributed.services import runtime
+from oxify.runtime.dispatch import NodeTask
 from workers.app import app
-from workers.runtime import coordinator
 
 
 @app.task(name="oxify.run_node")
@@ -18,6 +19,7 @@ def run_node(
 ) -> str:
     """Run attempt ``attempt`` of node ``node_id`` (``name``/``kind`` are there for Flower).
 
-    Safe to deliver twice: the claim in Redis lets one delivery run it.
+    Safe to deliver twice: the claim in the store lets one delivery run it.
     """
-    return coordinator().run_node(execution_id, node_id, attempt, workflow_hash, notify=notify)
+    task = NodeTask(execution_id, node_id, attempt, workflow_hash, "", name, kind, notify=notify)
+    return runtime(app).runner.run(task)

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from oxify.definition import body_fields
 from oxify.errors import ValidationError, WorkflowError
+from oxify.model.definition import body_fields
 from oxify.model.io import parse_workflow
 from oxify.model.issues import Issue
 from oxify.model.kinds import LoopKind, ParallelKind, SubWorkflowKind, TryCatchKind
-from oxify.model.workflow import Node
+from oxify.model.workflow import Node, Workflow
 
 Require = Callable[[Node, bool, str, str], None]
 Add = Callable[[Issue], None]
+Validate = Callable[[Workflow], list[Issue]]
+"""Every issue of a workflow (:func:`oxify.engine.validate.validate`, passed in)."""
 
 
-def check_composite(node: Node, base_path: str, require: Require, add: Add) -> None:
-    """Report a composite node without a body and the problems of its inline bodies."""
+def check_composite(
+    node: Node, base_path: str, require: Require, add: Add, validate: Validate
+) -> None:
+    """Report a composite node without a body and the problems of its inline bodies
+    (checked with ``validate``)."""
     kind = node.kind
     fields = dict(body_fields(node))
     if isinstance(kind, LoopKind):
@@ -44,7 +49,7 @@ def check_composite(node: Node, base_path: str, require: Require, add: Add) -> N
         if isinstance(value, str):
             require(node, bool(value.strip()), _json_path(field_name), "the path is empty")
         elif isinstance(value, dict):
-            _check_inline(node, value, where, add)
+            _check_inline(node, value, where, add, validate)
         else:
             require(
                 node,
@@ -59,12 +64,12 @@ def _json_path(field_name: str) -> str:
     return "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts).lstrip(".")
 
 
-def _check_inline(node: Node, data: dict[str, object], where: str, add: Add) -> None:
-    from oxify.engine.validate import validate
-
+def _check_inline(
+    node: Node, data: dict[str, object], where: str, add: Add, validate: Validate
+) -> None:
     try:
         workflow = parse_workflow(data, source=where)
-        issues = validate(workflow).issues
+        issues = validate(workflow)
     except ValidationError as e:
         issues = e.issues
     except WorkflowError as e:

@@ -21,6 +21,7 @@ from oxify.engine.state import (
     ExecutionState,
     NodeRecord,
     NodeState,
+    NodeTable,
     SkipReason,
 )
 from oxify.model.workflow import RetryConfig, UseDefault, Workflow
@@ -162,6 +163,11 @@ def parse_default(text: str) -> Any:
         return text
 
 
+def routers_of(workflow: Workflow) -> frozenset[str]:
+    """The nodes that choose which successors run (IfElse, Switch)."""
+    return frozenset(n.id for n in workflow.nodes if n.kind.type in ("IfElse", "Switch"))
+
+
 class Machine:
     """Drives one workflow's executions. Create one per (workflow, plan, options)."""
 
@@ -174,6 +180,7 @@ class Machine:
         continue_on_error: bool = False,
         on_upstream_failure: Degradation = "skip",
         rng: random.Random | None = None,
+        routers: frozenset[str] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown scheduling mode {mode!r} (known: {', '.join(MODES)})")
@@ -188,7 +195,7 @@ class Machine:
         self.continue_on_error = continue_on_error
         self.on_upstream_failure: Degradation = on_upstream_failure
         self.rng = rng or random.Random()
-        self._routers = {n.id for n in workflow.nodes if n.kind.type in ("IfElse", "Switch")}
+        self._routers = routers if routers is not None else routers_of(workflow)
 
     # -- records ----------------------------------------------------------------------------
     def new_record(self, execution_id: str, inputs: dict[str, Any]) -> ExecutionRecord:
@@ -200,8 +207,7 @@ class Machine:
             workflow_hash=self.workflow.content_hash,
             mode=self.mode,
             inputs=inputs,
-            nodes={n: NodeRecord() for n in plan.order},
-            pending_preds={n: len(plan.preds[n]) for n in plan.order},
+            nodes=NodeTable.of({n: NodeRecord(pending=len(plan.preds[n])) for n in plan.order}),
             level_remaining=[len(level) for level in plan.levels],
         )
 
@@ -367,9 +373,9 @@ class Machine:
         redo = self.restart_set(record, rerun)
         for nid in redo:
             rec = record.nodes[nid]
-            record.nodes[nid] = NodeRecord(attempts=rec.attempts)
+            pending = sum(1 for p in plan.preds[nid] if p in redo)
+            record.nodes[nid] = NodeRecord(attempts=rec.attempts, pending=pending)
         record.failed_nodes = [n for n in record.failed_nodes if n not in redo]
-        record.pending_preds = {n: sum(1 for p in plan.preds[n] if p in redo) for n in plan.order}
         record.level_remaining = [sum(1 for n in level if n in redo) for level in plan.levels]
         record.finished_count = len(record.nodes) - len(redo)
         record.state = ExecutionState.RUNNING
@@ -386,7 +392,7 @@ class Machine:
             self._open_level(record, first, now, actions)
             self._advance_levels(record, now, actions)
         else:
-            ready = [n for n in plan.order if n in redo and record.pending_preds[n] == 0]
+            ready = [n for n in plan.order if n in redo and record.nodes[n].pending == 0]
             self._decide_all(record, ready, now, actions)
         return actions
 
@@ -471,9 +477,12 @@ class Machine:
             record.finished_count += 1
             record.level_remaining[self.plan.level_of[nid]] -= 1
             actions.append(NodeFinished(nid, st))
+            if self.mode != "dataflow":
+                continue  # levels mode opens whole levels: no per-node counters to keep
             for s in self.plan.succs[nid]:
-                record.pending_preds[s] -= 1
-                if self.mode == "dataflow" and record.pending_preds[s] == 0:
+                succ = record.nodes[s]
+                succ.pending -= 1
+                if succ.pending == 0:
                     verdict = self._verdict(record, s)
                     if verdict is None:
                         self._queue(record, s, actions)

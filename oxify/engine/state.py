@@ -1,10 +1,18 @@
-"""Execution and node records: the state both runners keep and the machine updates."""
+"""Execution and node records: the state the machine updates and the stores keep.
+
+A record is read from a store as a *snapshot*: the execution-level fields are copied, and
+the node records are copied only when a step reads them (:class:`NodeTable`), so a step
+costs what it touches and the nodes it touched are what it writes back.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from oxify.engine.waits import Wait
 
 
 class ExecutionState(StrEnum):
@@ -62,7 +70,11 @@ class SkipReason(StrEnum):
 
 @dataclass
 class NodeRecord:
-    """What happened to one node. Times are seconds since the epoch."""
+    """What happened to one node. Times are seconds since the epoch.
+
+    ``output`` is set by the machine during a step (a store keeps outputs apart, by node);
+    a record read from a store does not carry it.
+    """
 
     state: NodeState = NodeState.PENDING
     attempts: int = 0
@@ -75,20 +87,39 @@ class NodeRecord:
     lost: int = 0
     """Attempts lost with their worker (killed, vanished): retried without counting
     against ``retry_config``, up to :data:`oxify.engine.machine.MAX_LOST_ATTEMPTS`."""
-    wait: dict[str, Any] | None = None
+    wait: Wait | None = None
     """A composite node (Loop, TryCatch, SubWorkflow, Parallel) waiting for its child
-    executions: the plain-data form of :class:`oxify.nodes.composite.Wait`."""
+    executions."""
+    pending: int = 0
+    """Dependencies not finished yet (dataflow scheduling releases the node at 0)."""
 
     @property
     def has_output(self) -> bool:
-        """Whether downstream nodes see an output: the node succeeded, or it failed and a
-        default output stands in for it (``on_upstream_failure="execute_with_defaults"``)."""
+        """Whether downstream nodes see an output (set in this step): the node succeeded, or
+        it failed and a default output stands in for it
+        (``on_upstream_failure="execute_with_defaults"``)."""
         return self.state is NodeState.SUCCEEDED or (
             self.state is NodeState.FAILED and self.output is not None
         )
 
-    def to_dict(self, *, with_output: bool = True) -> dict[str, Any]:
-        """Plain data (``with_output=False`` for stores that keep outputs apart)."""
+    def copy(self) -> NodeRecord:
+        """An independent copy (a wait is never changed in place, so it is shared)."""
+        return NodeRecord(
+            self.state,
+            self.attempts,
+            self.output,
+            self.error,
+            self.started_at,
+            self.finished_at,
+            self.routes,
+            self.skip_reason,
+            self.lost,
+            self.wait,
+            self.pending,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, without the output (stores keep outputs apart)."""
         data: dict[str, Any] = {
             "state": self.state.value,
             "attempts": self.attempts,
@@ -98,38 +129,125 @@ class NodeRecord:
             "routes": list(self.routes) if self.routes is not None else None,
             "skip_reason": self.skip_reason.value if self.skip_reason else None,
             "lost": self.lost,
+            "pending": self.pending,
         }
         if self.wait is not None:
-            data["wait"] = self.wait
-        if with_output:
-            data["output"] = self.output
+            data["wait"] = self.wait.to_dict()
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> NodeRecord:
+    def from_dict(cls, data: Mapping[str, Any]) -> NodeRecord:
         routes = data.get("routes")
         reason = data.get("skip_reason")
+        wait = data.get("wait")
         return cls(
             state=NodeState(data["state"]),
             attempts=data.get("attempts", 0),
-            output=data.get("output"),
             error=data.get("error"),
             started_at=data.get("started_at"),
             finished_at=data.get("finished_at"),
             routes=tuple(routes) if routes is not None else None,
             skip_reason=SkipReason(reason) if reason else None,
             lost=data.get("lost", 0),
-            wait=data.get("wait"),
+            wait=Wait.from_dict(wait) if wait is not None else None,
+            pending=data.get("pending", 0),
+        )
+
+
+class NodeTable(MutableMapping[str, NodeRecord]):
+    """The node records of one snapshot: read from ``base`` (a store's own records, or
+    their plain data) and copied (``load``) the first time a step reads each one, so the
+    step never changes what the store holds. :attr:`touched` are the copies it made (or
+    records it set): what a commit writes back."""
+
+    __slots__ = ("_base", "_load", "touched")
+
+    def __init__(
+        self,
+        base: Mapping[str, Any],
+        load: Callable[[Any], NodeRecord] | None = None,
+    ) -> None:
+        self._base = base
+        self._load = load
+        self.touched: dict[str, NodeRecord] = {}
+
+    @classmethod
+    def of(cls, records: dict[str, NodeRecord]) -> NodeTable:
+        """A table owning ``records`` (a new record: every node is touched)."""
+        table = cls(records)
+        table.touched = records
+        return table
+
+    def __getitem__(self, node_id: str) -> NodeRecord:
+        rec = self.touched.get(node_id)
+        if rec is None:
+            raw = self._base[node_id]
+            rec = self.touched[node_id] = raw.copy() if self._load is None else self._load(raw)
+        return rec
+
+    def __setitem__(self, node_id: str, record: NodeRecord) -> None:
+        if node_id not in self._base and self.touched is not self._base:
+            raise KeyError(f"no node {node_id!r} in this execution")
+        self.touched[node_id] = record
+
+    def __delitem__(self, node_id: str) -> None:
+        raise TypeError("nodes are never removed from an execution")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._base)
+
+    def __len__(self) -> int:
+        return len(self._base)
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._base
+
+    def raw(self, node_id: str) -> Any:
+        """A node's plain data without copying it (for writing back untouched nodes)."""
+        rec = self.touched.get(node_id)
+        return rec.to_dict() if rec is not None else self._base[node_id]
+
+
+@dataclass(frozen=True)
+class ParentLink:
+    """For a child execution: the composite node (of its parent) that started it."""
+
+    execution_id: str
+    node_id: str
+    attempt: int
+    child: str
+    """The child's own execution id (its key in the parent's wait)."""
+    label: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "execution_id": self.execution_id,
+            "node_id": self.node_id,
+            "attempt": self.attempt,
+            "child": self.child,
+            "label": self.label,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ParentLink:
+        return cls(
+            data["execution_id"],
+            data["node_id"],
+            int(data["attempt"]),
+            data["child"],
+            data.get("label", ""),
         )
 
 
 @dataclass
 class ExecutionRecord:
-    """The whole state of one execution.
+    """The whole state of one execution, but its outputs.
 
-    ``pending_preds`` (per node, the number of dependencies not yet finished) and
-    ``level_remaining`` (per level, the number of nodes not yet finished) are counters the
-    machine keeps so that each event costs time proportional to the nodes it touches.
+    ``level_remaining`` (per level, the nodes not yet finished) and each node's
+    ``pending`` are counters the machine keeps so that an event costs time proportional to
+    the nodes it touches. ``config`` is the execution's options as plain data (see
+    :class:`oxify.engine.options.ExecutionConfig`); ``restart`` (set by a resume or a
+    replay, cleared by the step that acts on it) lists the nodes to run again.
     """
 
     execution_id: str
@@ -137,8 +255,7 @@ class ExecutionRecord:
     workflow_hash: str
     mode: str
     inputs: dict[str, Any]
-    nodes: dict[str, NodeRecord]
-    pending_preds: dict[str, int]
+    nodes: NodeTable
     level_remaining: list[int]
     state: ExecutionState = ExecutionState.PENDING
     current_level: int = 0
@@ -147,16 +264,55 @@ class ExecutionRecord:
     finished_at: float | None = None
     error: str | None = None
     failed_nodes: list[str] = field(default_factory=list)
-    parent: dict[str, Any] | None = None
-    """For a child execution: ``execution_id``, ``node_id``, ``attempt`` and ``child`` (its
-    key in the parent's wait) of the composite node that started it."""
+    parent: ParentLink | None = None
     depth: int = 0
     """0 for a top-level execution, parent's depth + 1 for a child."""
+    config: dict[str, Any] = field(default_factory=dict)
+    restart: list[str] | None = None
 
-    def to_dict(self, *, with_outputs: bool = True) -> dict[str, Any]:
-        """Plain data; ``with_outputs=False`` leaves node outputs (and inputs) out, for
-        stores that keep them apart."""
-        data: dict[str, Any] = {
+    def snapshot(self) -> ExecutionRecord:
+        """A copy whose nodes are copied when read, of a record that holds every node
+        (as a store keeps it); the record itself stays as it is."""
+        return ExecutionRecord(
+            self.execution_id,
+            self.workflow_id,
+            self.workflow_hash,
+            self.mode,
+            self.inputs,
+            NodeTable(self.nodes.touched),
+            list(self.level_remaining),
+            self.state,
+            self.current_level,
+            self.finished_count,
+            self.started_at,
+            self.finished_at,
+            self.error,
+            list(self.failed_nodes),
+            self.parent,
+            self.depth,
+            self.config,
+            None if self.restart is None else list(self.restart),
+        )
+
+    def absorb(self, changed: ExecutionRecord) -> None:
+        """Take a committed snapshot's changes: its execution-level fields and the nodes
+        it touched."""
+        self.workflow_hash = changed.workflow_hash
+        self.state = changed.state
+        self.current_level = changed.current_level
+        self.finished_count = changed.finished_count
+        self.started_at = changed.started_at
+        self.finished_at = changed.finished_at
+        self.error = changed.error
+        self.failed_nodes = list(changed.failed_nodes)
+        self.level_remaining = list(changed.level_remaining)
+        self.config = changed.config
+        self.restart = None if changed.restart is None else list(changed.restart)
+        self.nodes.touched.update(changed.nodes.touched)
+
+    def header(self) -> dict[str, Any]:
+        """The execution-level fields as plain data (inputs and nodes apart)."""
+        return {
             "execution_id": self.execution_id,
             "workflow_id": self.workflow_id,
             "workflow_hash": self.workflow_hash,
@@ -168,28 +324,34 @@ class ExecutionRecord:
             "finished_at": self.finished_at,
             "error": self.error,
             "failed_nodes": list(self.failed_nodes),
-            "parent": dict(self.parent) if self.parent is not None else None,
+            "parent": self.parent.to_dict() if self.parent is not None else None,
             "depth": self.depth,
-            "pending_preds": dict(self.pending_preds),
             "level_remaining": list(self.level_remaining),
-            "nodes": {n: r.to_dict(with_output=with_outputs) for n, r in self.nodes.items()},
+            "config": self.config,
+            "restart": self.restart,
         }
-        if with_outputs:
-            data["inputs"] = self.inputs
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data without outputs and inputs (nodes not read are not re-encoded)."""
+        data = self.header()
+        data["nodes"] = {n: self.nodes.raw(n) for n in self.nodes}
         return data
 
     @classmethod
-    def from_dict(
-        cls, data: dict[str, Any], inputs: dict[str, Any] | None = None
-    ) -> ExecutionRecord:
+    def from_dict(cls, data: Mapping[str, Any], inputs: dict[str, Any]) -> ExecutionRecord:
+        """A record from plain data; node records are built when first read."""
+        nodes: dict[str, Any] = dict(data["nodes"])
+        old_counters = data.get("pending_preds")  # records written before per-node counters
+        if old_counters:
+            nodes = {n: {**raw, "pending": old_counters.get(n, 0)} for n, raw in nodes.items()}
+        parent = data.get("parent")
         return cls(
             execution_id=data["execution_id"],
             workflow_id=data["workflow_id"],
             workflow_hash=data["workflow_hash"],
             mode=data["mode"],
-            inputs=inputs if inputs is not None else data.get("inputs", {}),
-            nodes={n: NodeRecord.from_dict(r) for n, r in data["nodes"].items()},
-            pending_preds=dict(data["pending_preds"]),
+            inputs=inputs,
+            nodes=NodeTable(nodes, NodeRecord.from_dict),
             level_remaining=list(data["level_remaining"]),
             state=ExecutionState(data["state"]),
             current_level=data["current_level"],
@@ -198,6 +360,8 @@ class ExecutionRecord:
             finished_at=data.get("finished_at"),
             error=data.get("error"),
             failed_nodes=list(data.get("failed_nodes", [])),
-            parent=data.get("parent"),
+            parent=ParentLink.from_dict(parent) if parent else None,
             depth=data.get("depth", 0),
+            config=dict(data.get("config", {})),
+            restart=data.get("restart"),
         )

@@ -393,7 +393,11 @@ class _Checker:
         kind = node.kind
         if kind.type in ("Loop", "TryCatch", "SubWorkflow", "Parallel"):
             check_composite(
-                node, self.npath(node, ".kind.config"), self.require, self.issues.append
+                node,
+                self.npath(node, ".kind.config"),
+                self.require,
+                self.issues.append,
+                lambda workflow: validate(workflow).issues,
             )
             self.composite_expressions(node)
         if isinstance(kind, LlmKind):

@@ -12,7 +12,7 @@ import yaml
 from oxify.errors import ValidationError, WorkflowLoadError
 from oxify.model.issues import Issue
 from oxify.model.kinds import KIND_NAMES
-from oxify.model.workflow import Edge, Node, Workflow
+from oxify.model.workflow import Workflow
 
 Format = Literal["json", "yaml"]
 
@@ -140,7 +140,8 @@ def _issue_from(err: Any, data: Any) -> Issue:
 
 
 def parse_workflow(data: Any, *, source: str = "<workflow>") -> Workflow:
-    """Build a :class:`Workflow` from plain data; every shape problem is reported at once."""
+    """Build a :class:`Workflow` from plain data; every shape problem is reported at once.
+    (:func:`oxify.parse_workflow` also reports the graph problems of a misshapen file.)"""
     if not isinstance(data, dict):
         raise WorkflowLoadError(
             f"{source}: a workflow is an object with 'nodes' and 'edges', got {type(data).__name__}"
@@ -148,49 +149,7 @@ def parse_workflow(data: Any, *, source: str = "<workflow>") -> Workflow:
     try:
         return Workflow.model_validate(data)
     except pydantic.ValidationError as e:
-        issues = [_issue_from(err, data) for err in e.errors()]
-        raise ValidationError(issues + _graph_issues(data)) from None
-
-
-_PLACEHOLDER = "\x00invalid\x00"
-
-
-def _graph_issues(data: dict[str, Any]) -> list[Issue]:
-    """Best effort: the graph rules (ids, edges, cycles, routes, conditions) checked on the
-    parts of a workflow whose shape is right, so that every problem is reported at once."""
-    from oxify.engine.validate import validate
-
-    raw_nodes = data.get("nodes")
-    raw_edges = data.get("edges")
-    if not isinstance(raw_nodes, list):
-        return []
-    nodes: list[Node] = []
-    broken: set[str] = set()
-    for i, raw in enumerate(raw_nodes):
-        try:
-            nodes.append(Node.model_validate(raw))
-        except pydantic.ValidationError:
-            raw_id = raw.get("id") if isinstance(raw, dict) else None
-            node_id = raw_id if isinstance(raw_id, str) else f"nodes[{i}]"
-            raw_kind = raw.get("kind") if isinstance(raw, dict) else None
-            raw_type = raw_kind.get("type") if isinstance(raw_kind, dict) else None
-            kind: dict[str, Any] = {"type": "Custom", "config": {"plugin_id": _PLACEHOLDER}}
-            if raw_type in ("Start", "End"):  # keep the role: no false missing_start/end
-                kind = {"type": raw_type}
-            nodes.append(Node.model_validate({"id": node_id, "kind": kind}))
-            broken.add(node_id)
-    edges: list[Edge] = []
-    for raw in raw_edges if isinstance(raw_edges, list) else []:
-        try:
-            edges.append(Edge.model_validate(raw))
-        except pydantic.ValidationError:
-            continue
-    skeleton = Workflow(nodes=nodes, edges=edges)
-    return [
-        issue
-        for issue in validate(skeleton).errors
-        if issue.node_id not in broken or issue.code not in ("invalid_config", "schema")
-    ]
+        raise ValidationError([_issue_from(err, data) for err in e.errors()]) from None
 
 
 def detect_format(path: Path) -> Format:
@@ -211,6 +170,12 @@ def load_workflow(path: str | Path) -> Workflow:
     :class:`~oxify.errors.ValidationError` (listing every problem) for a wrong shape. It does
     not check graph rules; :func:`oxify.validate` does.
     """
+    return parse_workflow(read_data(path), source=str(path))
+
+
+def read_data(path: str | Path) -> Any:
+    """A workflow file's plain data (JSON or YAML); :class:`WorkflowLoadError` if it cannot
+    be read or parsed."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8-sig")
@@ -220,7 +185,7 @@ def load_workflow(path: str | Path) -> Workflow:
         raise WorkflowLoadError(f"{p}: is a directory, not a workflow file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise WorkflowLoadError(f"{p}: cannot read: {e}") from None
-    return parse_workflow(parse_text(text, detect_format(p), source=str(p)), source=str(p))
+    return parse_text(text, detect_format(p), source=str(p))
 
 
 def workflow_to_data(workflow: Workflow, *, full: bool = False) -> dict[str, Any]:

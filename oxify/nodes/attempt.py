@@ -1,42 +1,16 @@
-"""One attempt of one node, as every runner performs it: call the executor (with hooks),
-turn its result into a JSON-clean output or a failure, and give downstream nodes copies."""
+"""One attempt of one node, as every runner sees it: an executor's result as a JSON-clean
+output or a failure, time limits, and the outputs a node may read (copies)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
+from oxify.engine.jsonvalues import clone, json_copy
 from oxify.engine.machine import NodeFailure
 from oxify.errors import NodeTimeoutError, OxifyError, is_retryable
-from oxify.hooks import Hooks
 from oxify.model.workflow import Workflow
-from oxify.nodes.base import NodeContext, Routed
-from oxify.nodes.registry import ExecutorSpec
-
-log = logging.getLogger("oxify")
-
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def json_copy(value: Any) -> Any:
-    """A JSON-clean copy of ``value``; ``TypeError``/``ValueError`` if it is not JSON."""
-    import json
-
-    if isinstance(value, _SCALARS):
-        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-            raise ValueError("output is not JSON: NaN or infinity")
-        return value
-    return json.loads(json.dumps(value, allow_nan=False))
-
-
-def clone(value: Any) -> Any:
-    """A deep copy of a JSON value (so a node can never change another node's output)."""
-    if isinstance(value, dict):
-        return {k: clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clone(v) for v in value]
-    return value
+from oxify.nodes.base import Routed
 
 
 def failure_of(error: BaseException) -> NodeFailure:
@@ -55,26 +29,6 @@ def node_timeout(workflow: Workflow, node_id: str, default: float | None) -> flo
     """Per-attempt limit in seconds: the node's ``timeout_config``, else ``default``."""
     tc = workflow.nodes_by_id[node_id].timeout_config
     return tc.execution_timeout_ms / 1000.0 if tc is not None else default
-
-
-def execute(spec: ExecutorSpec, ctx: NodeContext, hooks: Hooks) -> tuple[Any, BaseException | None]:
-    """Run the executor with the hooks around it; never raises. A hook that raises is
-    logged and changes nothing."""
-    output: Any = None
-    error: BaseException | None = None
-    try:
-        hooks.before_node(ctx)
-    except Exception:
-        log.exception("before_node hook failed (node %s)", ctx.node.id)
-    try:
-        output = spec.executor(ctx)
-    except Exception as e:
-        error = e
-    try:
-        hooks.after_node(ctx, output, error)
-    except Exception:
-        log.exception("after_node hook failed (node %s)", ctx.node.id)
-    return output, error
 
 
 def settle(

@@ -8,11 +8,10 @@ failure, as the spawn asks), :meth:`CompositeExecutor.resume` gets the state and
 results and again returns the output or another spawn (the next loop iteration, the catch
 block, the finally block, ...).
 
-Meanwhile the node is ``waiting``: it holds no worker slot. The runner keeps its
-:class:`Wait` (plain data, in the execution record), starts children — at most
-``max_concurrency`` at a time — and feeds their results to :func:`child_done`. Both runners
-use the functions here, so embedded and distributed composites behave alike. The functions
-are pure: they must give the same answer when a distributed step is retried.
+Meanwhile the node is ``waiting``: it holds no worker slot. The driver keeps its
+:class:`~oxify.engine.waits.Wait` in the node's record, starts children — at most
+``max_concurrency`` at a time — and feeds their results to :func:`child_done`. The
+functions are pure: they must give the same answer when a step is retried.
 """
 
 from __future__ import annotations
@@ -20,20 +19,28 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from oxify.engine.machine import NodeFailure
-from oxify.nodes.attempt import failure_of
+from oxify.engine.waits import FINISHED, ChildEntry, ChildStatus, Until, Wait
+from oxify.nodes.attempt import failure_of, timeout_failure
 from oxify.nodes.base import NodeContext
 
-Until = Literal["all", "all_ok", "first_ok"]
-"""When a wait is over: every child finished; every child succeeded or one failed (the rest
-are cancelled); or one child succeeded (the rest are cancelled) or all failed."""
-
-ChildState = Literal[
-    "pending", "running", "completed", "failed", "cancelled", "timed_out", "not_started"
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "ChildEntry",
+    "ChildResult",
+    "ChildSpec",
+    "CompositeExecutor",
+    "CompositeStep",
+    "Spawn",
+    "Until",
+    "Wait",
+    "begin",
+    "child_done",
+    "child_id",
+    "expired",
 ]
-_FINISHED = frozenset({"completed", "failed", "cancelled", "timed_out", "not_started"})
 
 DEFAULT_MAX_DEPTH = 16
 """Sub-workflows may nest this deep (a recursive workflow stops here with a clear error)."""
@@ -68,7 +75,7 @@ class ChildResult:
     """How one child execution ended (``output`` is its End node's output)."""
 
     label: str
-    state: ChildState
+    state: ChildStatus
     output: Any = None
     error: str | None = None
     execution_id: str | None = None
@@ -92,119 +99,54 @@ class CompositeExecutor(Protocol):
 
 
 def child_id(execution_id: str, node_id: str, attempt: int, seq: int, index: int) -> str:
-    """The id of a child execution (deterministic, so starting it twice is harmless)."""
+    """The id of a child execution: deterministic, so that starting it twice (a step
+    retried, a repair) is harmless, and unique per attempt (attempt numbers never repeat,
+    even across a resume), so that a resumed node never meets its old children."""
     return str(uuid.uuid5(_NAMESPACE, f"{execution_id}/{node_id}/{attempt}/{seq}/{index}"))
 
 
-def next_deadline(wait_data: Mapping[str, Any]) -> float | None:
-    """The earliest deadline of a wait in plain data (the spawn's or the node's own)."""
-    times = [wait_data.get(k) for k in ("deadline", "node_deadline")]
-    due = [t for t in times if t is not None]
-    return min(due) if due else None
+def start_next(wait: Wait) -> list[ChildEntry]:
+    """Mark as many pending children running as the concurrency limit allows."""
+    room = len(wait.children)
+    if wait.max_concurrency is not None:
+        room = wait.max_concurrency - len(wait.running())
+    started: list[ChildEntry] = []
+    for i, c in enumerate(wait.children):
+        if room <= 0:
+            break
+        if c.status == "pending":
+            started.append(wait.update(i, status="running"))
+            room -= 1
+    return started
 
 
-@dataclass
-class Wait:
-    """A composite node's wait for its children, kept in the execution record."""
+def is_over(wait: Wait) -> bool:
+    statuses = [c.status for c in wait.children]
+    if all(s in FINISHED for s in statuses):
+        return True
+    if wait.until == "all_ok":
+        return any(s in ("failed", "cancelled", "timed_out") for s in statuses)
+    if wait.until == "first_ok":
+        return "completed" in statuses
+    return False
 
-    seq: int
-    state: Any
-    until: Until
-    max_concurrency: int | None
-    deadline: float | None
-    children: list[dict[str, Any]]
-    """``{id, label, ref, inputs, status, output, error}`` per child, in spawn order."""
-    node_deadline: float | None = None
-    """When the node's own ``timeout_config`` runs out (kept across spawns)."""
 
-    def next_deadline(self) -> float | None:
-        """The earliest of the spawn's and the node's deadline."""
-        return next_deadline({"deadline": self.deadline, "node_deadline": self.node_deadline})
+def close(wait: Wait, running_as: ChildStatus = "cancelled") -> list[str]:
+    """End a wait early: running children become ``running_as`` (returned, to be
+    cancelled), pending ones ``not_started``."""
+    stop: list[str] = []
+    for i, c in enumerate(wait.children):
+        if c.status == "running":
+            error = c.error or ("timed out" if running_as == "timed_out" else "cancelled")
+            wait.update(i, status=running_as, error=error)
+            stop.append(c.id)
+        elif c.status == "pending":
+            wait.update(i, status="not_started")
+    return stop
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data. The child entries are shared, not copied: a wait never changes an
-        entry in place, it replaces it (:meth:`update`), so the plain data of an earlier
-        step stays as it was, and an event costs O(children) pointer copies, not a copy
-        of every entry and its inputs."""
-        return {
-            "seq": self.seq,
-            "state": self.state,
-            "until": self.until,
-            "max_concurrency": self.max_concurrency,
-            "deadline": self.deadline,
-            "children": list(self.children),
-            "node_deadline": self.node_deadline,
-        }
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Wait:
-        return cls(
-            seq=data["seq"],
-            state=data.get("state"),
-            until=data.get("until", "all"),
-            max_concurrency=data.get("max_concurrency"),
-            deadline=data.get("deadline"),
-            children=list(data["children"]),
-            node_deadline=data.get("node_deadline"),
-        )
-
-    def index(self, cid: str) -> int | None:
-        return next((i for i, c in enumerate(self.children) if c["id"] == cid), None)
-
-    def update(self, i: int, **changes: Any) -> dict[str, Any]:
-        """Replace child ``i``'s entry by a changed copy (entries are shared, never
-        changed in place); the new entry."""
-        entry = {**self.children[i], **changes}
-        self.children[i] = entry
-        return entry
-
-    def running(self) -> list[dict[str, Any]]:
-        return [c for c in self.children if c["status"] == "running"]
-
-    def start_next(self) -> list[dict[str, Any]]:
-        """Mark as many pending children running as the concurrency limit allows."""
-        room = len(self.children)
-        if self.max_concurrency is not None:
-            room = self.max_concurrency - len(self.running())
-        started: list[dict[str, Any]] = []
-        for i, c in enumerate(self.children):
-            if room <= 0:
-                break
-            if c["status"] == "pending":
-                started.append(self.update(i, status="running"))
-                room -= 1
-        return started
-
-    def over(self) -> bool:
-        statuses = [c["status"] for c in self.children]
-        if all(s in _FINISHED for s in statuses):
-            return True
-        if self.until == "all_ok":
-            return any(s in ("failed", "cancelled", "timed_out") for s in statuses)
-        if self.until == "first_ok":
-            return "completed" in statuses
-        return False
-
-    def close(self, running_as: ChildState = "cancelled") -> list[str]:
-        """End the wait early: running children become ``running_as`` (returned, to be
-        cancelled), pending ones ``not_started``."""
-        stop: list[str] = []
-        for i, c in enumerate(self.children):
-            if c["status"] == "running":
-                error = c.get("error") or (
-                    "timed out" if running_as == "timed_out" else "cancelled"
-                )
-                self.update(i, status=running_as, error=error)
-                stop.append(c["id"])
-            elif c["status"] == "pending":
-                self.update(i, status="not_started")
-        return stop
-
-    def results(self) -> list[ChildResult]:
-        return [
-            ChildResult(c["label"], c["status"], c.get("output"), c.get("error"), c["id"])
-            for c in self.children
-        ]
+def results(wait: Wait) -> list[ChildResult]:
+    return [ChildResult(c.label, c.status, c.output, c.error, c.id) for c in wait.children]
 
 
 @dataclass
@@ -217,7 +159,7 @@ class CompositeStep:
     """
 
     wait: Wait | None = None
-    start: list[dict[str, Any]] = field(default_factory=list)
+    start: list[ChildEntry] = field(default_factory=list)
     cancel: list[str] = field(default_factory=list)
     output: Any = None
     failure: NodeFailure | None = None
@@ -252,7 +194,7 @@ def _own_timeout(ctx: NodeContext) -> float | None:
 def child_done(
     executor: CompositeExecutor,
     ctx: NodeContext,
-    wait_data: Mapping[str, Any],
+    waiting: Wait,
     cid: str,
     result: ChildResult,
     now: float,
@@ -261,9 +203,9 @@ def child_done(
     max_running: int | None = None,
 ) -> CompositeStep | None:
     """A child finished. None if it is not one this wait still runs (a late report)."""
-    wait = Wait.from_dict(wait_data)
+    wait = waiting.copy()
     i = wait.index(cid)
-    if i is None or wait.children[i]["status"] != "running":
+    if i is None or wait.children[i].status != "running":
         return None
     wait.update(i, status=result.state, output=result.output, error=result.error)
     return _next(executor, ctx, wait, now, max_depth, [], max_running)
@@ -272,7 +214,7 @@ def child_done(
 def expired(
     executor: CompositeExecutor,
     ctx: NodeContext,
-    wait_data: Mapping[str, Any],
+    waiting: Wait,
     now: float,
     max_depth: int = DEFAULT_MAX_DEPTH,
     *,
@@ -282,18 +224,16 @@ def expired(
     attempt fails as timed out (retried, skipped or defaulted as its policies say). The
     spawn's limit (Parallel's ``timeout_ms``): running children are stopped and reported
     ``timed_out`` to ``resume``. None if no deadline has passed."""
-    wait = Wait.from_dict(wait_data)
+    wait = waiting.copy()
     if wait.node_deadline is not None and now >= wait.node_deadline:
-        from oxify.nodes.attempt import timeout_failure
-
-        cancel = wait.close()
+        cancel = close(wait)
         limit = _own_timeout(ctx) or 0.0
         return CompositeStep(
             cancel=cancel, failure=timeout_failure(ctx.workflow, ctx.node.id, limit)
         )
     if wait.deadline is None or now < wait.deadline:
         return None
-    cancel = wait.close("timed_out")
+    cancel = close(wait, "timed_out")
     return _resume(executor, ctx, wait, now, max_depth, cancel, max_running)
 
 
@@ -306,9 +246,9 @@ def _next(
     cancel: list[str],
     max_running: int | None = None,
 ) -> CompositeStep:
-    if not wait.over():
-        return CompositeStep(wait=wait, start=wait.start_next(), cancel=cancel)
-    return _resume(executor, ctx, wait, now, max_depth, cancel + wait.close(), max_running)
+    if not is_over(wait):
+        return CompositeStep(wait=wait, start=start_next(wait), cancel=cancel)
+    return _resume(executor, ctx, wait, now, max_depth, cancel + close(wait), max_running)
 
 
 def _resume(
@@ -321,7 +261,7 @@ def _resume(
     max_running: int | None = None,
 ) -> CompositeStep:
     try:
-        answer = executor.resume(ctx, wait.state, wait.results())
+        answer = executor.resume(ctx, wait.state, results(wait))
     except Exception as e:
         return CompositeStep(cancel=cancel, failure=failure_of(e))
     return _settle(
@@ -360,15 +300,12 @@ def _settle(
             ),
         )
     children = [
-        {
-            "id": child_id(ctx.execution_id, ctx.node.id, ctx.attempt, seq, i),
-            "label": spec.label,
-            "ref": spec.ref,
-            "inputs": dict(spec.inputs),
-            "status": "pending",
-            "output": None,
-            "error": None,
-        }
+        ChildEntry(
+            child_id(ctx.execution_id, ctx.node.id, ctx.attempt, seq, i),
+            spec.label,
+            spec.ref,
+            dict(spec.inputs),
+        )
         for i, spec in enumerate(answer.children)
     ]
     wait = Wait(

@@ -1,10 +1,14 @@
-"""The explicit registry: node kind → executor and worker pool.
+"""The explicit registry: node kind → executor.
 
 A registry is an object you build (``NodeRegistry.default()``), not an import-time global.
 ``Custom`` nodes are looked up by ``plugin_id``: first among executors registered with
 :meth:`NodeRegistry.register_custom`, then in the Python entry-point group ``oxify.nodes``
 (entry point name = plugin id; the object it loads is an executor, or a class whose
 instances are executors).
+
+Where a node runs is not the registry's business (see :mod:`oxify.nodes.kinds`): a process
+needs the executors of the nodes it runs, and only those. A pool's workers register the
+plugins of their queue; an orchestrator needs none.
 """
 
 from __future__ import annotations
@@ -24,26 +28,6 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "oxify.nodes"
 
-POOLS: dict[str, str] = {
-    "Start": "control",
-    "End": "control",
-    "IfElse": "control",
-    "Switch": "control",
-    "Loop": "control",
-    "TryCatch": "control",
-    "SubWorkflow": "control",
-    "Parallel": "control",
-    "LLM": "llm",
-    "Vision": "llm",
-    "Retriever": "retriever",
-    "Code": "code",
-    "Tool": "tool",
-    "Approval": "human",
-    "Form": "human",
-    "Custom": "control",
-}
-"""Default worker pool of each kind (the distributed runner routes on it)."""
-
 _PENDING_FEATURE = {
     "LLM": "the LLM connectors (OpenAI, Anthropic, Ollama)",
     "Retriever": "the retrieval connectors (Qdrant, pgvector)",
@@ -61,14 +45,14 @@ def _composite_only(ctx: NodeContext) -> Any:
 
 @dataclass(frozen=True)
 class ExecutorSpec:
-    """How to run one kind: the executor, its pool, and whether it may run inline (on the
-    scheduler's own thread: only for cheap, pure executors such as IfElse)."""
+    """How to run one kind: the executor, and whether it is cheap enough to be called on
+    the thread that dispatches it (the embedded runner then skips the hand-off to a pool
+    thread; workers always run nodes on their own threads)."""
 
     executor: NodeExecutor
-    pool: str
     inline: bool = False
     composite: CompositeExecutor | None = None
-    """Set for nodes that run child executions (they always step inline)."""
+    """Set for nodes that run child executions (the driver steps them)."""
 
 
 class NodeRegistry:
@@ -104,23 +88,22 @@ class NodeRegistry:
         see :mod:`oxify.nodes.composite`)."""
         if kind not in KIND_NAMES or kind == "Custom":
             raise ValueError(f"unknown kind {kind!r}")
-        self._kinds[kind] = ExecutorSpec(_composite_only, POOLS[kind], True, executor)
+        self._kinds[kind] = ExecutorSpec(_composite_only, True, executor)
 
-    def register(
-        self, kind: str, executor: NodeExecutor, *, pool: str | None = None, inline: bool = False
-    ) -> None:
+    def register(self, kind: str, executor: NodeExecutor, *, inline: bool = False) -> None:
         """Register (or replace) the executor of a built-in kind."""
         if kind not in KIND_NAMES or kind == "Custom":
             raise ValueError(f"unknown kind {kind!r}; use register_custom() for plugin kinds")
-        self._kinds[kind] = ExecutorSpec(executor, pool or POOLS[kind], inline)
+        self._kinds[kind] = ExecutorSpec(executor, inline)
 
     def register_custom(
-        self, plugin_id: str, executor: NodeExecutor, *, pool: str = "control", inline: bool = False
+        self, plugin_id: str, executor: NodeExecutor, *, inline: bool = False
     ) -> None:
-        """Register the executor of ``Custom`` nodes whose ``plugin_id`` is ``plugin_id``."""
+        """Register the executor of ``Custom`` nodes whose ``plugin_id`` is ``plugin_id``
+        (they run on the ``control`` pool, or the queue the node names)."""
         if not plugin_id.strip():
             raise ValueError("plugin_id must not be empty")
-        self._plugins[plugin_id] = ExecutorSpec(executor, pool, inline)
+        self._plugins[plugin_id] = ExecutorSpec(executor, inline)
 
     def plugins(self) -> list[str]:
         """Plugin ids registered explicitly or available as entry points."""
@@ -174,7 +157,7 @@ class NodeRegistry:
                 raise NodeNotAvailableError(
                     f"Custom plugin '{plugin_id}': entry point {ep.value} is not callable"
                 )
-            spec = ExecutorSpec(executor, getattr(executor, "pool", "control"), False)
+            spec = ExecutorSpec(executor)
             self._plugins[plugin_id] = spec
             return spec
         return None

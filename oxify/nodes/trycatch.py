@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from oxify.definition import body_ref
 from oxify.errors import NodeError
+from oxify.model.definition import body_ref
 from oxify.model.kinds import TryCatchConfig
 from oxify.nodes.base import NodeContext
 from oxify.nodes.composite import ChildResult, ChildSpec, Spawn

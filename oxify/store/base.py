@@ -1,43 +1,56 @@
-"""The StateStore protocol: where an execution's state lives between steps.
+"""The StateStore protocol: where an execution's state lives between steps, and the typed
+values that cross process boundaries through it.
 
 Every change is one atomic operation guarded by compare-and-set: the execution record by its
-``version``, a node attempt by its ``attempt`` number. A duplicate delivery or a stale
-worker therefore cannot run a node twice or record two results.
+``version``, a node attempt by its ``attempt`` number and the claim of the worker running it.
+A duplicate delivery or a stale worker therefore cannot run a node twice or record two
+results. Two stores implement it: :class:`~oxify.store.memory.MemoryStore` (in-process:
+embedded mode, tests) and :class:`~oxify.store.redis.RedisStore` (distributed mode, Lua).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    from oxify.checkpoints import Checkpoint
-
-CHILD_PREFIX = "child:"
-"""Outcome keys of finished child executions (``child:<execution id>``)."""
+    from oxify.engine.state import ExecutionRecord
+    from oxify.events import Event
+    from oxify.model.definition import Definition
+    from oxify.store.checkpoints import Checkpoint
 
 ClaimStatus = Literal["ok", "stale", "busy"]
 """``ok``: run it; ``stale``: this attempt is not (or no longer) wanted; ``busy``: another
 live worker holds it."""
 
-INLINE_LIMIT = 1024
-"""Outputs up to this many bytes of JSON are stored inline; larger ones once, by hash."""
+
+@dataclass(frozen=True)
+class OutputRef:
+    """A large output stored already, by the hash of its JSON (a worker's report put it
+    there): a commit records the reference instead of storing the value again."""
+
+    digest: str
 
 
-def encode_output(value: Any) -> tuple[str, dict[str, str]]:
-    """How a store keeps an output: ``("=<json>", {})`` inline, or ``("@<sha256>",
-    {sha256: json})`` for a large value (stored once per execution, shared by reference).
-    An object with a ``digest`` attribute is a reference to a blob stored already."""
-    digest = getattr(value, "digest", None)
-    if isinstance(digest, str):
-        return "@" + digest, {}
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if len(text) <= INLINE_LIMIT:
-        return "=" + text, {}
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    return "@" + digest, {digest: text}
+@dataclass(frozen=True)
+class NewEvent:
+    """An event as a role emits it; the store numbers it (``seq``) and returns it as an
+    :class:`~oxify.events.Event`."""
+
+    type: str
+    data: dict[str, Any]
+    timestamp: float
+
+    def to_dict(self, execution_id: str, workflow_id: str) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "execution_id": execution_id,
+            "workflow_id": workflow_id,
+            "timestamp": self.timestamp,
+            "data": self.data,
+        }
 
 
 @dataclass(frozen=True)
@@ -58,23 +71,31 @@ class Outcome:
     finished_at: float | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Outcome:
         return cls(**json.loads(text))
 
 
-def spill_output(outcome: Outcome) -> tuple[Outcome, dict[str, str]]:
-    """A reported outcome as stores keep it: a large output moves to a blob (``{sha256:
-    json}``) and the outcome keeps only its ``output_ref``."""
-    if not outcome.ok or outcome.output_ref is not None:
-        return outcome, {}
-    _, blobs = encode_output(outcome.output)
-    if not blobs:
-        return outcome, {}
-    ((digest, _),) = blobs.items()
-    return replace(outcome, output=None, output_ref=digest), blobs
+@dataclass(frozen=True)
+class ChildOutcome:
+    """How a child execution ended, recorded once on its parent for the waiting node."""
+
+    child: str
+    node_id: str
+    attempt: int
+    label: str
+    state: Literal["completed", "failed", "cancelled"]
+    output: Any = None
+    error: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> ChildOutcome:
+        return cls(**json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -86,7 +107,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class Dispatched:
-    """The attempt of a node the orchestrator sent, and when it may run (after a delay)."""
+    """The attempt of a node the driver sent (or holds), and when it may run."""
 
     attempt: int
     due: float
@@ -94,77 +115,85 @@ class Dispatched:
 
 @dataclass(frozen=True)
 class NewExecution:
-    execution_id: str
-    workflow_json: str
-    workflow_hash: str
-    record: dict[str, Any]
-    inputs: dict[str, Any]
+    """An execution to create: its pinned definition, its first record (``pending``, with
+    its options in ``record.config``), the events announcing it, and the outputs it starts
+    with (a replay reuses those of the execution it replays)."""
+
+    definition: Definition
+    record: ExecutionRecord
     created_at: float
     deadline: float | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
-    library_json: str = ""
-    """The sub-workflows the definition loads from files (path → workflow), as JSON."""
+    events: list[NewEvent] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
-    """Outputs recorded already (a replay reuses those of the execution it replays)."""
+
+    @property
+    def execution_id(self) -> str:
+        return self.record.execution_id
+
+    @property
+    def parent_id(self) -> str | None:
+        return self.record.parent.execution_id if self.record.parent is not None else None
 
 
 @dataclass(frozen=True)
 class CheckpointRequest:
     """Take a checkpoint in the same atomic commit: the committed record and a reference to
-    every stored output. ``event`` is the ``checkpoint.created`` event, whose
-    ``"checkpoint_id"`` the store fills in; the newest ``keep`` checkpoints are kept."""
+    every stored output; the newest ``keep`` are kept. ``announce``: append the
+    ``checkpoint.created`` event (the store fills in the new checkpoint's id)."""
 
     reason: str
     created_at: float
     workflow_hash: str
     keep: int
-    event: dict[str, Any]
+    announce: bool = True
 
-    def meta(self, record: dict[str, Any]) -> dict[str, Any]:
-        """What a store keeps of the checkpoint besides its output references (read back
-        with :meth:`oxify.checkpoints.Checkpoint.from_meta`)."""
-        return {
+    def event(self, checkpoint_id: str, record: ExecutionRecord) -> NewEvent:
+        """The ``checkpoint.created`` event of the checkpoint taken."""
+        data = {
+            "checkpoint_id": checkpoint_id,
             "reason": self.reason,
-            "created_at": self.created_at,
-            "workflow_hash": self.workflow_hash,
-            "record": record,
+            "level": record.current_level,
+            "completed_nodes": record.finished_count,
         }
+        return NewEvent("checkpoint.created", data, self.created_at)
 
 
 @dataclass
 class Commit:
-    """Everything one orchestration step changes, applied atomically if ``version`` still
-    matches: the new record, outputs of nodes that succeeded, the outcomes it consumed, the
-    attempts it dispatched, and the events it emits."""
+    """Everything one step changes, applied atomically if the record is still at the
+    expected version: the record (a store writes the nodes the step touched), outputs of
+    nodes that succeeded, the outcomes and child results it consumed, the attempts it
+    dispatched, and the events it emits."""
 
-    record: dict[str, Any]
-    state: str
+    record: ExecutionRecord
     outputs: dict[str, Any] = field(default_factory=dict)
     consumed: list[tuple[str, int]] = field(default_factory=list)
+    """Node attempts applied: their outcomes go, and they never run again."""
+    consumed_children: list[str] = field(default_factory=list)
     dispatched: dict[str, Dispatched] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    terminal: bool = False
+    events: list[NewEvent] = field(default_factory=list)
     checkpoint: CheckpointRequest | None = None
     reset: bool = False
-    """A restart (resume from a checkpoint): ``outputs`` replace every stored output; the
-    claims, outcomes and dispatched attempts of the run before are dropped (its workers are
-    fenced off); the cancel and pause requests are cleared; a finished execution's keys
-    stop expiring."""
+    """A restart (resume): ``outputs`` replace every stored output; the claims, outcomes and
+    dispatched attempts of the run before are dropped (its workers are fenced off); the
+    cancel and pause requests are cleared; a finished execution's keys stop expiring."""
     deadline: float | None = None
     """With ``reset``: the execution's new time limit (seconds since the epoch)."""
-    definition: tuple[str, str, str] | None = None
-    """A new definition to pin the execution to: ``(workflow json, library json, hash)``
-    (a resume with ``allow_changed``)."""
+    definition: Definition | None = None
+    """A new definition to pin the execution to (a resume with ``allow_changed``)."""
+
+    @property
+    def terminal(self) -> bool:
+        return self.record.state.terminal
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """An execution as loaded: the record version, the record, its inputs, its metadata."""
+    """An execution as loaded: its version, its record (a private copy), its flags, the
+    store's clock, and what happened since the last step (outcomes, child results)."""
 
     version: int
-    record: dict[str, Any]
-    inputs: dict[str, Any]
+    record: ExecutionRecord
     workflow_hash: str
     created_at: float
     deadline: float | None
@@ -175,31 +204,40 @@ class Snapshot:
     """Outcomes reported by workers and not yet applied."""
     pause: str | None = None
     """A pause request (its reason), until the execution is resumed."""
-    children: list[dict[str, Any]] = field(default_factory=list)
-    """Child executions that finished and whose results are not yet applied (consume them
-    with ``("child:<id>", 0)`` in :attr:`Commit.consumed`)."""
+    children: list[ChildOutcome] = field(default_factory=list)
+    """Child executions that ended and whose results are not yet applied."""
 
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """A claim's status and, when it is ``ok``, what the worker needs to run the node."""
+    """A claim's status and, when it is ``ok``, what the worker needs to run the node and
+    the ``node.started`` event as stored."""
 
     status: ClaimStatus
-    inputs: dict[str, Any] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    event: Event | None = None
 
 
 @dataclass(frozen=True)
-class StoredEvent:
-    cursor: str
-    event: dict[str, Any]
+class ExecutionSummary:
+    """One line of :meth:`StateStore.recent`."""
+
+    execution_id: str
+    state: str
+    created_at: float
+    workflow: str
+    parent: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class StateStore(Protocol):
-    """Execution state: records, node claims and outcomes, outputs, events, cancel flags."""
+    """Execution state: records, node claims and outcomes, outputs, events, flags."""
 
     def now(self) -> float:
-        """The store's clock (leases are measured on it, not on worker clocks)."""
+        """The store's clock (leases and deadlines are measured on it)."""
         ...
 
     def create(self, new: NewExecution, idempotency_key: str | None = None) -> tuple[str, bool]:
@@ -210,15 +248,20 @@ class StateStore(Protocol):
 
     def exists(self, execution_id: str) -> bool: ...
 
-    def workflow_json(self, execution_id: str) -> str: ...
+    def definition(self, execution_id: str) -> Definition:
+        """The definition the execution is pinned to (callers cache it by hash)."""
+        ...
 
     def load(self, execution_id: str) -> Snapshot:
         """Raises :class:`~oxify.errors.ExecutionError` for an unknown execution."""
         ...
 
-    def commit(self, execution_id: str, version: int, commit: Commit, ttl: int | None) -> bool:
-        """Apply ``commit`` if the record is still at ``version``; ``ttl`` (seconds) is set on
-        every key of the execution once it is terminal."""
+    def commit(
+        self, execution_id: str, version: int, commit: Commit, ttl: float | None
+    ) -> list[Event] | None:
+        """Apply ``commit`` if the record is still at ``version``: the events it appended
+        (numbered), or None when another step committed first. ``ttl`` (seconds) is set on
+        the execution once it is terminal."""
         ...
 
     def claim(
@@ -228,10 +271,12 @@ class StateStore(Protocol):
         attempt: int,
         worker: str,
         lease: float,
-        event: dict[str, Any],
+        event: NewEvent,
+        workflow_id: str,
     ) -> ClaimResult:
         """Take attempt ``attempt`` of a node for ``worker`` for ``lease`` seconds; on ``ok``
-        the ``node.started`` event is appended and the inputs and config come back."""
+        the ``node.started`` event (of workflow ``workflow_id``) is appended and the inputs
+        and options come back."""
         ...
 
     def renew(
@@ -258,14 +303,10 @@ class StateStore(Protocol):
     def dispatched(self, execution_id: str) -> dict[str, Dispatched]: ...
 
     def output(self, execution_id: str, node_id: str) -> Any:
-        """A succeeded node's output; ``KeyError`` if it has none."""
+        """A node's stored output; ``KeyError`` if it has none."""
         ...
 
     def outputs(self, execution_id: str) -> dict[str, Any]: ...
-
-    def blob(self, execution_id: str, digest: str) -> Any:
-        """A large output stored by its hash."""
-        ...
 
     def events(
         self,
@@ -273,12 +314,15 @@ class StateStore(Protocol):
         after: str | None = None,
         block: float | None = None,
         count: int = 1000,
-    ) -> list[StoredEvent]:
-        """Events after cursor ``after`` (from the first when None), waiting up to ``block``
-        seconds for new ones."""
+    ) -> list[Event]:
+        """Events after cursor ``after`` (from the first when None; ``"$"``: only those
+        appended after this call), waiting up to ``block`` seconds for new ones. Each
+        carries its ``cursor``."""
         ...
 
-    def request_cancel(self, execution_id: str, reason: str) -> bool: ...
+    def request_cancel(self, execution_id: str, reason: str) -> bool:
+        """Flag the execution for cancel; False if it was flagged already."""
+        ...
 
     def request_pause(self, execution_id: str, reason: str) -> bool:
         """Ask a running execution to pause; False if a pause is requested already."""
@@ -288,13 +332,9 @@ class StateStore(Protocol):
         """Withdraw the pause request; False if there was none."""
         ...
 
-    def library_json(self, execution_id: str) -> str:
-        """The sub-workflow library of the definition (``""`` for none)."""
-        ...
-
-    def child_finished(self, execution_id: str, child_id: str, result: dict[str, Any]) -> bool:
-        """Record, once, that child execution ``child_id`` of ``execution_id`` ended with
-        ``result``; False if it was recorded already or the parent is finished."""
+    def child_finished(self, execution_id: str, outcome: ChildOutcome) -> bool:
+        """Record, once, that a child execution of ``execution_id`` ended; False if it was
+        recorded already or the parent is finished."""
         ...
 
     def checkpoints(self, execution_id: str) -> list[Checkpoint]:
@@ -322,9 +362,8 @@ class StateStore(Protocol):
 
     def recent(
         self, state: str | None = None, limit: int = 100, include_children: bool = True
-    ) -> list[dict[str, Any]]:
-        """Newest executions first: ``execution_id``, ``state``, ``created_at``, ``workflow``,
-        ``parent`` (the parent execution's id for a child execution, else None)."""
+    ) -> list[ExecutionSummary]:
+        """Newest executions first."""
         ...
 
     def stalled(self, older_than: float) -> list[str]:

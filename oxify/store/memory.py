@@ -1,10 +1,16 @@
-"""The in-process state store: the Redis store's semantics, without Redis.
+"""The in-process state store: the Redis store's contract, in memory.
 
-Everything lives in one :class:`MemoryStore` object guarded by one lock, so every method is
-atomic as a Lua script is. Values are kept as JSON text exactly as Redis keeps them (records,
-inputs, outcomes, outputs, events), so callers never share mutable state with the store and
-JSON round trips (tuples become lists, keys become strings) behave alike. Time is
-``time.time()``: leases, drive locks and retention are measured on it.
+Embedded mode runs on it (and the contract tests hold it to the same rules as the Redis
+store). Everything lives in one :class:`MemoryStore` guarded by one lock, so every method
+is atomic as a Lua script is. Values are kept as Python objects, not JSON: a snapshot's
+record copies a node the first time a step reads it (so a step costs what it touches and
+never changes what the store holds), outputs and events are immutable by convention (every
+reader gets copies of outputs), and the workflow definition is kept as the object given.
+Time is ``time.time()``: leases, drive locks and retention are measured on it.
+
+Checkpoints go to a :class:`~oxify.store.checkpoints.CheckpointStore` (in memory by default,
+on disk with :class:`~oxify.store.checkpoints.FileCheckpointStore`), with what is needed to
+bring a top-level execution back into a new process (:meth:`MemoryStore.restore`).
 
 Event cursors are zero-padded counters (``"0000000001-0"``, ``"0000000002-0"``, …) that order
 as strings and as Redis stream ids do; ``"$"`` means "events appended after this call".
@@ -13,43 +19,52 @@ as strings and as Redis stream ids do; ``"$"`` means "events appended after this
 from __future__ import annotations
 
 import heapq
-import json
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from oxify.checkpoints import Checkpoint
+from oxify.engine.state import ExecutionRecord, ExecutionState, NodeRecord, NodeTable
 from oxify.errors import ExecutionError
+from oxify.events import Event
+from oxify.model.definition import Definition
+from oxify.model.io import parse_workflow, workflow_to_data
 from oxify.store.base import (
-    CHILD_PREFIX,
     CheckpointRequest,
+    ChildOutcome,
     Claim,
     ClaimResult,
     Commit,
     Dispatched,
+    ExecutionSummary,
+    NewEvent,
     NewExecution,
     Outcome,
+    OutputRef,
     Snapshot,
     StateStore,
-    StoredEvent,
-    encode_output,
-    spill_output,
+)
+from oxify.store.checkpoints import (
+    Checkpoint,
+    CheckpointStore,
+    MemoryCheckpointStore,
+    SavedExecution,
 )
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+_TERMINAL = frozenset({"completed", "failed", "cancelled"})
+_LIVE = frozenset({"running", "paused"})
 
 
 def _cursor(number: int) -> str:
     return f"{number:010d}-0"
 
 
-def _parse_cursor(cursor: str) -> tuple[int, int]:
+def _parse_cursor(cursor: str) -> int:
     head, _, tail = cursor.partition("-")
     try:
-        return int(head), int(tail or 0)
+        int(tail or 0)
+        return int(head)
     except ValueError:
         raise ValueError(f"invalid event cursor {cursor!r}") from None
 
@@ -64,48 +79,53 @@ class _Execution:
     """Every key of one execution (the Redis store's ``meta``, ``record``, … keys)."""
 
     version: int
-    state: str
-    workflow_hash: str
+    record: ExecutionRecord
+    definition: Definition
     created_at: float
     deadline: float | None
     name: str
-    config: str
-    record: str
-    inputs: str
-    workflow: str
     cancel: str | None = None
     pause: str | None = None
-    parent: str | None = None
-    library: str = ""
-    children: dict[str, str] = field(default_factory=dict)
-    child_outcomes: dict[str, str] = field(default_factory=dict)
-    checkpoints: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-    """(id, metadata json, node → output reference), oldest first."""
-    cpseq: int = 0
-    attempts: dict[str, Dispatched] = field(default_factory=dict)
-    settled: dict[str, int] = field(default_factory=dict)
-    """Node → attempt already applied by an orchestrator (never run again)."""
-    claims: dict[str, Claim] = field(default_factory=dict)
-    outcomes: dict[str, tuple[int, str]] = field(default_factory=dict)
-    outputs: dict[str, str] = field(default_factory=dict)
-    blobs: dict[str, str] = field(default_factory=dict)
-    events: list[str] = field(default_factory=list)
-    """Event JSON; the event at index ``i`` has ``seq`` ``i`` and cursor ``_cursor(i + 1)``."""
-    expires_at: float | None = None
     idem: str | None = None
     """The idempotency key it was created with (it goes when the execution expires)."""
+    children: set[str] = field(default_factory=set)
+    child_outcomes: dict[str, ChildOutcome] = field(default_factory=dict)
+    attempts: dict[str, Dispatched] = field(default_factory=dict)
+    settled: dict[str, int] = field(default_factory=dict)
+    """Node → attempt already applied by a driver (never run again)."""
+    claims: dict[str, Claim] = field(default_factory=dict)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    """The event at index ``i`` has ``seq`` ``i`` and cursor ``_cursor(i + 1)``."""
+    expires_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def state(self) -> str:
+        return self.record.state.value
 
 
 class MemoryStore:
-    """:class:`~oxify.store.base.StateStore` in this process (tests, embedded use)."""
+    """:class:`~oxify.store.base.StateStore` in this process.
 
-    def __init__(self) -> None:
+    ``checkpoints`` keeps checkpoints (and, for top-level executions, what resuming them in
+    another process needs); ``keep_finished`` bounds how many finished executions stay
+    (the oldest go first; ``None``: only their retention ``ttl`` removes them).
+    """
+
+    def __init__(
+        self, checkpoints: CheckpointStore | None = None, *, keep_finished: int | None = None
+    ) -> None:
+        self.checkpoint_store: CheckpointStore = checkpoints or MemoryCheckpointStore()
+        self.keep_finished = keep_finished
         self._cond = threading.Condition(threading.RLock())
         self._executions: dict[str, _Execution] = {}
         self._created: dict[str, float] = {}
         """The ``oxify:executions`` index: execution id → creation time."""
         self._active: dict[str, float] = {}
         """The ``oxify:active`` index: non-terminal execution id → last progress."""
+        self._finished: OrderedDict[str, None] = OrderedDict()
         self._expiries: list[tuple[float, str]] = []
         """A heap of (expiry, execution id): expired executions are dropped without a read."""
         self._idem: dict[str, str] = {}
@@ -124,13 +144,19 @@ class MemoryStore:
         if ex is None:
             return None
         if ex.expires_at is not None and ex.expires_at <= time.time():
-            del self._executions[execution_id]
-            self._created.pop(execution_id, None)
-            self._active.pop(execution_id, None)
-            if ex.idem is not None and self._idem.get(ex.idem) == execution_id:
-                del self._idem[ex.idem]  # the key expires with its execution
+            self._drop(execution_id, ex)
             return None
         return ex
+
+    def _drop(self, execution_id: str, ex: _Execution) -> None:
+        del self._executions[execution_id]
+        self._created.pop(execution_id, None)
+        self._active.pop(execution_id, None)
+        self._finished.pop(execution_id, None)
+        self._drive.pop(execution_id, None)
+        self._dirty.pop(execution_id, None)
+        if ex.idem is not None and self._idem.get(ex.idem) == execution_id:
+            del self._idem[ex.idem]  # the key goes with its execution
 
     def _sweep(self) -> None:
         """Drop the executions whose retention has passed."""
@@ -138,114 +164,99 @@ class MemoryStore:
         while self._expiries and self._expiries[0][0] <= now:
             self._get(heapq.heappop(self._expiries)[1])
 
-    def _append(self, ex: _Execution, events: list[str]) -> None:
-        """Append event JSON to the execution's log and wake the blocked readers."""
-        if events:
-            ex.events.extend(events)
-            self._cond.notify_all()
+    def _append(self, execution_id: str, ex: _Execution, new: list[NewEvent]) -> list[Event]:
+        """Number and append events; wake the blocked readers."""
+        if not new:
+            return []
+        workflow_id = ex.record.workflow_id
+        start = len(ex.events)
+        added = [
+            Event(e.type, execution_id, workflow_id, seq, e.timestamp, e.data, _cursor(seq + 1))
+            for seq, e in enumerate(new, start)
+        ]
+        ex.events.extend(added)
+        self._cond.notify_all()
+        return added
 
-    @staticmethod
-    def _decode(ex: _Execution | None, value: str) -> Any:
-        if value.startswith("="):
-            return json.loads(value[1:])
-        blob = ex.blobs.get(value[1:]) if ex is not None else None
-        if blob is None:
-            raise KeyError(value)
-        return json.loads(blob)
+    def _expected(self, execution_id: str) -> _Execution:
+        ex = self._get(execution_id)
+        if ex is None:
+            raise ExecutionError(f"no execution with id {execution_id}")
+        return ex
 
     # -- executions -------------------------------------------------------------------------
     def create(self, new: NewExecution, idempotency_key: str | None = None) -> tuple[str, bool]:
         eid = new.execution_id
+        record = new.record
+        owned = _owning(record, {n: record.nodes[n].copy() for n in record.nodes})
         with self._cond:
             self._sweep()
             if idempotency_key is not None:
                 existing = self._idem.get(idempotency_key)
                 if existing is not None and self._get(existing) is not None:
                     return existing, False
-                self._idem[idempotency_key] = eid
             if self._get(eid) is not None:
                 raise ExecutionError(f"execution {eid} exists already")
+            if idempotency_key is not None:
+                self._idem[idempotency_key] = eid
             ex = _Execution(
                 version=0,
-                state=new.record["state"],
-                workflow_hash=new.workflow_hash,
+                record=owned,
+                definition=new.definition,
                 created_at=float(new.created_at),
                 deadline=None if new.deadline is None else float(new.deadline),
-                name=json.loads(new.workflow_json).get("metadata", {}).get("name", "workflow"),
-                config=_dumps(new.config),
-                record=_dumps(new.record),
-                inputs=_dumps(new.inputs),
-                workflow=new.workflow_json,
-                library=new.library_json,
-                parent=(new.record.get("parent") or {}).get("execution_id"),
+                name=new.definition.workflow.name,
                 idem=idempotency_key,
             )
             for node_id, value in new.outputs.items():
-                ex.outputs[node_id], extra = encode_output(value)
-                for digest, blob in extra.items():
-                    ex.blobs.setdefault(digest, blob)
+                ex.outputs[node_id] = value
             self._executions[eid] = ex
-            self._append(ex, [_dumps(e) for e in new.events])
+            self._append(eid, ex, new.events)
             self._created[eid] = ex.created_at
             self._active[eid] = ex.created_at
-            return eid, True
+        if record.parent is None:
+            self.checkpoint_store.save_execution(_saved(ex))
+        return eid, True
 
     def exists(self, execution_id: str) -> bool:
         with self._cond:
             return self._get(execution_id) is not None
 
-    def workflow_json(self, execution_id: str) -> str:
+    def definition(self, execution_id: str) -> Definition:
         with self._cond:
-            ex = self._get(execution_id)
-            if ex is None:
-                raise ExecutionError(f"no execution with id {execution_id}")
-            return ex.workflow
-
-    def library_json(self, execution_id: str) -> str:
-        with self._cond:
-            ex = self._get(execution_id)
-            return "" if ex is None else ex.library
+            return self._expected(execution_id).definition
 
     def load(self, execution_id: str) -> Snapshot:
         with self._cond:
-            ex = self._get(execution_id)
-            if ex is None:
-                raise ExecutionError(f"no execution with id {execution_id}")
+            ex = self._expected(execution_id)
             return Snapshot(
                 version=ex.version,
-                record=json.loads(ex.record),
-                inputs=json.loads(ex.inputs),
-                workflow_hash=ex.workflow_hash,
+                record=ex.record.snapshot(),
+                workflow_hash=ex.record.workflow_hash,
                 created_at=ex.created_at,
                 deadline=ex.deadline,
                 cancel=ex.cancel,
                 now=time.time(),
-                outcomes=[Outcome.from_json(text) for _, text in ex.outcomes.values()],
+                outcomes=list(ex.outcomes.values()),
                 pause=ex.pause,
-                children=[json.loads(text) for text in ex.child_outcomes.values()],
+                children=list(ex.child_outcomes.values()),
             )
 
-    def commit(self, execution_id: str, version: int, commit: Commit, ttl: float | None) -> bool:
-        """As :meth:`StateStore.commit`; ``ttl`` may be fractional here (Redis: whole seconds)."""
-        # encode before taking the lock: a bad output fails before anything changes
-        record = _dumps(commit.record)
-        outputs: dict[str, str] = {}
-        blobs: dict[str, str] = {}
-        for node_id, value in commit.outputs.items():
-            outputs[node_id], extra = encode_output(value)
-            blobs.update(extra)
-        events = [_dumps(e) for e in commit.events]
+    def commit(
+        self, execution_id: str, version: int, commit: Commit, ttl: float | None
+    ) -> list[Event] | None:
+        """As :meth:`StateStore.commit`; ``ttl`` may be fractional here (Redis: seconds)."""
+        saved: SavedExecution | None = None
         with self._cond:
             ex = self._get(execution_id)
             if ex is None:
-                return False
+                return None
             if ex.version != version:
                 if not commit.terminal and execution_id in self._active:
                     self._active[execution_id] = time.time()  # somebody else made progress
-                return False
+                return None
             ex.version += 1
-            ex.record = record
-            ex.state = commit.state
+            ex.record.absorb(commit.record)
             if commit.reset:
                 ex.outputs.clear()
                 ex.outcomes.clear()
@@ -253,69 +264,112 @@ class MemoryStore:
                 ex.settled.clear()
                 ex.claims.clear()
                 ex.cancel = ex.pause = None
-                ex.expires_at = None
+                ex.expires_at = ex.finished_at = None
+                self._finished.pop(execution_id, None)
                 ex.deadline = commit.deadline
             if commit.definition is not None:
-                ex.workflow, ex.library, ex.workflow_hash = commit.definition
-            ex.outputs.update(outputs)
-            for digest, blob in blobs.items():
-                ex.blobs.setdefault(digest, blob)
+                ex.definition = commit.definition
+                saved = _saved(ex) if ex.record.parent is None else None
+            for node_id, value in commit.outputs.items():
+                ex.outputs[node_id] = ex.outputs[node_id] if isinstance(value, OutputRef) else value
             for node_id, attempt in commit.consumed:
-                if node_id.startswith(CHILD_PREFIX):
-                    ex.child_outcomes.pop(node_id[len(CHILD_PREFIX) :], None)
-                    continue
                 current = ex.outcomes.get(node_id)
-                if current is not None and current[0] == attempt:
+                if current is not None and current.attempt == attempt:
                     del ex.outcomes[node_id]
                 sent = ex.attempts.get(node_id)
                 if sent is not None and sent.attempt == attempt:
                     ex.settled[node_id] = attempt  # a late delivery must never run again
+            for child in commit.consumed_children:
+                ex.child_outcomes.pop(child, None)
             for node_id, d in commit.dispatched.items():
-                ex.attempts[node_id] = Dispatched(int(d.attempt), float(d.due))
+                ex.attempts[node_id] = d
                 ex.settled.pop(node_id, None)
-            self._append(ex, events)
+            events = self._append(execution_id, ex, commit.events)
             if commit.checkpoint is not None:
-                self._checkpoint(ex, commit.checkpoint, commit.record)
+                events += self._checkpoint(execution_id, ex, commit.checkpoint)
             if commit.terminal:
-                if ttl:
-                    ex.expires_at = time.time() + ttl
-                    heapq.heappush(self._expiries, (ex.expires_at, execution_id))
-                self._active.pop(execution_id, None)
+                self._finish(execution_id, ex, ttl)
             else:
                 self._active[execution_id] = time.time()
-            return True
+        if saved is not None:
+            self.checkpoint_store.save_execution(saved)
+        return events
 
-    def _checkpoint(self, ex: _Execution, cp: CheckpointRequest, record: dict[str, Any]) -> None:
-        ex.cpseq += 1
-        cid = str(ex.cpseq)
-        ex.checkpoints.append((cid, _dumps(cp.meta(record)), dict(ex.outputs)))
-        del ex.checkpoints[: max(0, len(ex.checkpoints) - cp.keep)]
-        self._append(ex, [_dumps(cp.event).replace("__CHECKPOINT_ID__", cid)])
+    def _finish(self, execution_id: str, ex: _Execution, ttl: float | None) -> None:
+        self._active.pop(execution_id, None)
+        ex.finished_at = time.time()
+        if ttl:
+            ex.expires_at = time.time() + ttl
+            heapq.heappush(self._expiries, (ex.expires_at, execution_id))
+        self._finished[execution_id] = None
+        if self.keep_finished is not None:
+            while len(self._finished) > self.keep_finished:
+                old, _ = self._finished.popitem(last=False)
+                gone = self._executions.get(old)
+                if gone is not None:
+                    self._drop(old, gone)
+
+    def _checkpoint(self, execution_id: str, ex: _Execution, cp: CheckpointRequest) -> list[Event]:
+        saved = self.checkpoint_store.save(
+            execution_id,
+            cp.reason,
+            cp.created_at,
+            cp.workflow_hash,
+            ex.record.to_dict(),
+            dict(ex.outputs),
+            cp.keep,
+        )
+        if not cp.announce:
+            return []
+        return self._append(execution_id, ex, [cp.event(saved.id, ex.record)])
 
     def checkpoints(self, execution_id: str) -> list[Checkpoint]:
-        with self._cond:
-            ex = self._get(execution_id)
-            kept = [] if ex is None else list(ex.checkpoints)
-        return [
-            Checkpoint.from_meta(cid, execution_id, json.loads(meta), refs)
-            for cid, meta, refs in kept
-        ]
+        return self.checkpoint_store.list(execution_id)
 
     def checkpoint_outputs(self, execution_id: str, checkpoint: Checkpoint) -> dict[str, Any]:
-        with self._cond:
-            ex = self._get(execution_id)
-            return {n: self._decode(ex, v) for n, v in checkpoint.outputs.items()}
+        return self.checkpoint_store.outputs(checkpoint)
 
-    def child_finished(self, execution_id: str, child_id: str, result: dict[str, Any]) -> bool:
-        text = _dumps(result)
+    def restore(self, execution_id: str) -> None:
+        """Bring back a top-level execution this process does not know from the
+        checkpoint store (another process ran it): at its newest checkpoint, ended — one
+        whose process died while it ran ends ``failed`` (interrupted). Nothing if it is
+        known; :class:`ExecutionError` if the checkpoint store has no checkpoint of it."""
+        with self._cond:
+            if self._get(execution_id) is not None:
+                return
+        saved = self.checkpoint_store.execution(execution_id)
+        checkpoints = self.checkpoint_store.list(execution_id)
+        if not checkpoints:
+            raise ExecutionError(f"execution {execution_id} has no checkpoints")
+        newest = checkpoints[-1]
+        loaded = ExecutionRecord.from_dict(newest.record, saved.inputs)
+        record = _owning(loaded, {n: loaded.nodes[n] for n in loaded.nodes})
+        if not record.state.terminal:
+            record.state = ExecutionState.FAILED
+            record.error = "interrupted: the process running it ended"
+        definition = Definition.from_data(parse_workflow(saved.workflow), saved.library)
+        ex = _Execution(
+            version=0,
+            record=record,
+            definition=Definition(definition.workflow, definition.library, saved.source),
+            created_at=record.started_at or time.time(),
+            deadline=None,
+            name=definition.workflow.name,
+            outputs=self.checkpoint_store.outputs(newest),
+        )
+        with self._cond:
+            if self._get(execution_id) is None:
+                self._executions[execution_id] = ex
+                self._created[execution_id] = ex.created_at
+                self._finish(execution_id, ex, None)
+
+    def child_finished(self, execution_id: str, outcome: ChildOutcome) -> bool:
         with self._cond:
             ex = self._get(execution_id)
-            if ex is None or ex.state in ("completed", "failed", "cancelled"):
+            if ex is None or ex.state in _TERMINAL or outcome.child in ex.children:
                 return False
-            if child_id in ex.children:
-                return False
-            ex.children[child_id] = text
-            ex.child_outcomes[child_id] = text
+            ex.children.add(outcome.child)
+            ex.child_outcomes[outcome.child] = outcome
             if execution_id in self._active:
                 self._active[execution_id] = time.time()
             return True
@@ -328,9 +382,9 @@ class MemoryStore:
         attempt: int,
         worker: str,
         lease: float,
-        event: dict[str, Any],
+        event: NewEvent,
+        workflow_id: str,
     ) -> ClaimResult:
-        event_json = _dumps(event)
         with self._cond:
             ex = self._get(execution_id)
             if ex is None or ex.state != "running" or ex.cancel is not None:
@@ -339,7 +393,7 @@ class MemoryStore:
             if d is None or d.attempt != attempt or ex.settled.get(node_id) == attempt:
                 return ClaimResult("stale")
             reported = ex.outcomes.get(node_id)
-            if reported is not None and reported[0] == attempt:
+            if reported is not None and reported.attempt == attempt:
                 return ClaimResult("stale")
             now = time.time()
             held = ex.claims.get(node_id)
@@ -351,15 +405,15 @@ class MemoryStore:
             ):
                 return ClaimResult("busy")
             ex.claims[node_id] = Claim(attempt, worker, float(f"{now + lease:.6f}"))
-            self._append(ex, [event_json])
-            return ClaimResult("ok", json.loads(ex.inputs), json.loads(ex.config))
+            (started,) = self._append(execution_id, ex, [event])
+            return ClaimResult("ok", ex.record.inputs, ex.record.config, started)
 
     def renew(
         self, execution_id: str, node_id: str, attempt: int, worker: str, lease: float
     ) -> bool:
         with self._cond:
             ex = self._get(execution_id)
-            if ex is None or ex.state not in ("running", "paused") or ex.cancel is not None:
+            if ex is None or ex.state not in _LIVE or ex.cancel is not None:
                 return False
             sent = ex.attempts.get(node_id)
             if sent is None or sent.attempt != attempt or ex.settled.get(node_id) == attempt:
@@ -370,36 +424,30 @@ class MemoryStore:
             ex.claims[node_id] = Claim(attempt, worker, float(f"{time.time() + lease:.6f}"))
             return True
 
-    def report(self, execution_id: str, outcome: Outcome, worker: str = "") -> bool:
-        outcome, blobs = spill_output(outcome)
-        text = outcome.to_json()
+    def report(self, execution_id: str, outcome: Outcome, worker: str) -> bool:
         with self._cond:
             try:
-                return self._report(execution_id, outcome, worker, text, blobs)
+                return self._report(execution_id, outcome, worker)
             finally:
                 if execution_id in self._active:  # as Redis' ZADD XX: accepted or not
                     self._active[execution_id] = time.time()
 
-    def _report(
-        self, execution_id: str, outcome: Outcome, worker: str, text: str, blobs: dict[str, str]
-    ) -> bool:
+    def _report(self, execution_id: str, outcome: Outcome, worker: str) -> bool:
         ex = self._get(execution_id)
-        if ex is None or ex.state not in ("running", "paused"):
+        if ex is None or ex.state not in _LIVE:
             return False
         node_id, attempt = outcome.node_id, outcome.attempt
         d = ex.attempts.get(node_id)
         if d is None or d.attempt != attempt or ex.settled.get(node_id) == attempt:
             return False
         reported = ex.outcomes.get(node_id)
-        if reported is not None and reported[0] == attempt:
+        if reported is not None and reported.attempt == attempt:
             return False
         held = ex.claims.get(node_id)
         if held is None or held.attempt != attempt or held.worker != worker:
             return False
-        for digest, blob in blobs.items():
-            ex.blobs.setdefault(digest, blob)
-        ex.outcomes[node_id] = (attempt, text)
-        ex.claims.pop(node_id, None)
+        ex.outcomes[node_id] = outcome
+        del ex.claims[node_id]
         return True
 
     def status(self, execution_id: str) -> tuple[str | None, str | None]:
@@ -410,8 +458,7 @@ class MemoryStore:
     def outcomes(self, execution_id: str) -> list[Outcome]:
         with self._cond:
             ex = self._get(execution_id)
-            texts = [] if ex is None else [text for _, text in ex.outcomes.values()]
-        return [Outcome.from_json(text) for text in texts]
+            return [] if ex is None else list(ex.outcomes.values())
 
     def claims(self, execution_id: str) -> dict[str, Claim]:
         with self._cond:
@@ -428,30 +475,23 @@ class MemoryStore:
     def output(self, execution_id: str, node_id: str) -> Any:
         with self._cond:
             ex = self._get(execution_id)
-            value = ex.outputs.get(node_id) if ex is not None else None
-            if value is None:
+            if ex is None or node_id not in ex.outputs:
                 raise KeyError(node_id)
-            return self._decode(ex, value)
+            return ex.outputs[node_id]
 
     def outputs(self, execution_id: str) -> dict[str, Any]:
         with self._cond:
             ex = self._get(execution_id)
-            if ex is None:
-                return {}
-            return {n: self._decode(ex, v) for n, v in ex.outputs.items()}
+            return {} if ex is None else dict(ex.outputs)
 
-    def blob(self, execution_id: str, digest: str) -> Any:
-        with self._cond:
-            return self._decode(self._get(execution_id), "@" + digest)
-
-    # -- events, cancel, drive, listing -----------------------------------------------------
+    # -- events, flags, drive, listing ------------------------------------------------------
     def events(
         self,
         execution_id: str,
         after: str | None = None,
         block: float | None = None,
         count: int = 1000,
-    ) -> list[StoredEvent]:
+    ) -> list[Event]:
         """As Redis' XRANGE (no ``block``) or XREAD (``block``): ``"$"`` means the events
         appended after this call (without ``block`` there are none yet)."""
         with self._cond:
@@ -461,33 +501,31 @@ class MemoryStore:
                 if block is None:
                     return []
             else:
-                start = 0 if after is None else _parse_cursor(after)[0]
+                start = 0 if after is None else _parse_cursor(after)
             deadline = None if block is None else time.monotonic() + _ms(block)
             while True:
                 ex = self._get(execution_id)
-                texts = ex.events[start : start + max(count, 0)] if ex is not None else []
-                if texts or deadline is None:
-                    break
+                found = ex.events[start : start + max(count, 0)] if ex is not None else []
+                if found or deadline is None:
+                    return found
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    break
+                    return []
                 self._cond.wait(left)
-        out: list[StoredEvent] = []
-        for i, text in enumerate(texts, start):
-            event = json.loads(text)
-            event["seq"] = i
-            out.append(StoredEvent(_cursor(i + 1), event))
-        return out
+
+    def _flag(self, execution_id: str, name: str, reason: str) -> bool:
+        with self._cond:
+            ex = self._expected(execution_id)
+            if getattr(ex, name) is not None:
+                return False
+            setattr(ex, name, reason)
+            return True
 
     def request_pause(self, execution_id: str, reason: str) -> bool:
-        with self._cond:
-            ex = self._get(execution_id)
-            if ex is None:
-                raise ExecutionError(f"no execution with id {execution_id}")
-            if ex.pause is not None:
-                return False
-            ex.pause = reason
-            return True
+        return self._flag(execution_id, "pause", reason)
+
+    def request_cancel(self, execution_id: str, reason: str) -> bool:
+        return self._flag(execution_id, "cancel", reason)
 
     def clear_pause(self, execution_id: str) -> bool:
         with self._cond:
@@ -495,16 +533,6 @@ class MemoryStore:
             if ex is None or ex.pause is None:
                 return False
             ex.pause = None
-            return True
-
-    def request_cancel(self, execution_id: str, reason: str) -> bool:
-        with self._cond:
-            ex = self._get(execution_id)
-            if ex is None:
-                raise ExecutionError(f"no execution with id {execution_id}")
-            if ex.cancel is not None:
-                return False
-            ex.cancel = reason
             return True
 
     def _lock_holder(self, execution_id: str) -> str | None:
@@ -545,37 +573,56 @@ class MemoryStore:
 
     def recent(
         self, state: str | None = None, limit: int = 100, include_children: bool = True
-    ) -> list[dict[str, Any]]:
+    ) -> list[ExecutionSummary]:
         with self._cond:
             order = sorted(self._created.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
-            out: list[dict[str, Any]] = []
+            out: list[ExecutionSummary] = []
             for eid, _ in order:
                 if len(out) >= limit:
                     break
                 ex = self._get(eid)
                 if ex is None or (state is not None and ex.state != state):
                     continue
-                if ex.parent and not include_children:
+                parent = ex.record.parent
+                if parent is not None and not include_children:
                     continue
                 out.append(
-                    {
-                        "execution_id": eid,
-                        "state": ex.state,
-                        "created_at": ex.created_at,
-                        "workflow": ex.name,
-                        "parent": ex.parent,
-                    }
+                    ExecutionSummary(
+                        eid,
+                        ex.state,
+                        ex.created_at,
+                        ex.name,
+                        parent.execution_id if parent is not None else None,
+                    )
                 )
             return out
-
-    def forget_stalled(self, execution_id: str) -> None:
-        with self._cond:
-            self._active.pop(execution_id, None)
 
     def stalled(self, older_than: float) -> list[str]:
         with self._cond:
             order = sorted(self._active.items(), key=lambda kv: (kv[1], kv[0]))
             return [eid for eid, t in order if t <= older_than and self._get(eid) is not None]
+
+    def forget_stalled(self, execution_id: str) -> None:
+        with self._cond:
+            self._active.pop(execution_id, None)
+
+
+def _owning(record: ExecutionRecord, nodes: dict[str, NodeRecord]) -> ExecutionRecord:
+    """``record`` holding ``nodes`` itself (as the store keeps a record)."""
+    return ExecutionRecord(**{**record.__dict__, "nodes": NodeTable.of(nodes)})
+
+
+def _saved(ex: _Execution) -> SavedExecution:
+    definition = ex.definition
+    return SavedExecution(
+        execution_id=ex.record.execution_id,
+        workflow=workflow_to_data(definition.workflow),
+        library=definition.library_data(),
+        workflow_hash=definition.hash,
+        inputs=ex.record.inputs,
+        config=ex.record.config,
+        source=definition.source,
+    )
 
 
 if TYPE_CHECKING:  # mypy checks that the class really implements the protocol

@@ -3,7 +3,8 @@
 Per execution (one Redis Cluster slot, thanks to the hash tag):
 
 =============  ======  ==============================================================
-``meta``       hash    version, state, workflow_hash, created_at, deadline, cancel, seq
+``meta``       hash    version, state, workflow_hash, created_at, deadline, cancel, pause,
+                       seq, name, config, parent, idem
 ``record``     string  the execution record (JSON, without outputs and inputs)
 ``inputs``     string  workflow inputs (JSON)
 ``workflow``   string  the workflow definition the execution is pinned to (JSON)
@@ -29,29 +30,68 @@ scripts; the per-execution keys are the truth.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from dataclasses import replace
 from importlib.resources import files
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
-from oxify.checkpoints import Checkpoint
+from oxify.engine.state import ExecutionRecord
 from oxify.errors import ExecutionError, OxifyError
+from oxify.events import Event
+from oxify.model.definition import Definition
+from oxify.model.io import parse_workflow, workflow_to_data
 from oxify.store.base import (
-    CHILD_PREFIX,
+    ChildOutcome,
     Claim,
     ClaimResult,
     ClaimStatus,
     Commit,
     Dispatched,
+    ExecutionSummary,
+    NewEvent,
     NewExecution,
     Outcome,
+    OutputRef,
     Snapshot,
-    StoredEvent,
-    encode_output,
-    spill_output,
+    StateStore,
 )
+from oxify.store.checkpoints import Checkpoint
+
+CHILD_PREFIX = "child:"
+"""Outcome keys of finished child executions (``child:<execution id>``)."""
+
+INLINE_LIMIT = 1024
+"""Outputs up to this many bytes of JSON are stored inline; larger ones once, by hash."""
+
+
+def encode_output(value: Any) -> tuple[str, dict[str, str]]:
+    """How the store keeps an output: ``("=<json>", {})`` inline, or ``("@<sha256>",
+    {sha256: json})`` for a large value (stored once per execution, shared by reference).
+    An :class:`OutputRef` refers to a blob stored already."""
+    if isinstance(value, OutputRef):
+        return "@" + value.digest, {}
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if len(text) <= INLINE_LIMIT:
+        return "=" + text, {}
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return "@" + digest, {digest: text}
+
+
+def spill_output(outcome: Outcome) -> tuple[Outcome, dict[str, str]]:
+    """A reported outcome as the store keeps it: a large output moves to a blob (``{sha256:
+    json}``) and the outcome keeps only its ``output_ref``."""
+    if not outcome.ok or outcome.output_ref is not None:
+        return outcome, {}
+    _, blobs = encode_output(outcome.output)
+    if not blobs:
+        return outcome, {}
+    ((digest, _),) = blobs.items()
+    return replace(outcome, output=None, output_ref=digest), blobs
+
 
 _PARTS = (
     "meta",
@@ -153,18 +193,21 @@ class RedisStore:
         keys = self._keys(
             eid, "meta", "record", "inputs", "workflow", "events", "outputs", "blobs", "library"
         )
+        record = new.record
+        definition = new.definition
+        library = definition.library_data()
         args: list[Any] = [
-            _dumps(new.record),
-            _dumps(new.inputs),
-            new.workflow_json,
-            new.workflow_hash,
+            _dumps(record.to_dict()),
+            _dumps(record.inputs),
+            _dumps(workflow_to_data(definition.workflow)),
+            definition.hash,
             repr(new.created_at),
             "" if new.deadline is None else repr(new.deadline),
-            new.record["state"],
-            json.loads(new.workflow_json).get("metadata", {}).get("name", "workflow"),
-            _dumps(new.config),
-            new.library_json,
-            (new.record.get("parent") or {}).get("execution_id", ""),
+            record.state.value,
+            definition.workflow.name,
+            _dumps(record.config),
+            _dumps(library) if library else "",
+            new.parent_id or "",
             idempotency_key or "",
         ]
         blobs: dict[str, str] = {}
@@ -176,7 +219,7 @@ class RedisStore:
         args.append(len(blobs))
         for digest, text in blobs.items():
             args += [digest, text]
-        args += [_dumps(e) for e in new.events]
+        args += [_dumps(e.to_dict(eid, record.workflow_id)) for e in new.events]
         created = bool(self._create(keys=keys, args=args))
         if not created:
             raise ExecutionError(f"execution {eid} exists already")
@@ -208,14 +251,15 @@ class RedisStore:
     def exists(self, execution_id: str) -> bool:
         return bool(self.redis.exists(self.key(execution_id, "meta")))
 
-    def workflow_json(self, execution_id: str) -> str:
-        text = cast(str | None, self.redis.get(self.key(execution_id, "workflow")))
+    def definition(self, execution_id: str) -> Definition:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.key(execution_id, "workflow"))
+        pipe.get(self.key(execution_id, "library"))
+        text, library = pipe.execute()
         if text is None:
             raise ExecutionError(f"no execution with id {execution_id}")
-        return text
-
-    def library_json(self, execution_id: str) -> str:
-        return cast(str | None, self.redis.get(self.key(execution_id, "library"))) or ""
+        workflow = parse_workflow(json.loads(text), source=f"execution {execution_id}")
+        return Definition.from_data(workflow, json.loads(library) if library else None)
 
     def load(self, execution_id: str) -> Snapshot:
         pipe = self.redis.pipeline(transaction=True)
@@ -230,8 +274,7 @@ class RedisStore:
         reported, children = _split_outcomes(outcomes)
         return Snapshot(
             version=int(meta["version"]),
-            record=json.loads(record),
-            inputs=json.loads(inputs) if inputs else {},
+            record=ExecutionRecord.from_dict(json.loads(record), json.loads(inputs or "{}")),
             workflow_hash=meta["workflow_hash"],
             created_at=float(meta["created_at"]),
             deadline=float(meta["deadline"]) if meta.get("deadline") else None,
@@ -242,7 +285,9 @@ class RedisStore:
             children=children,
         )
 
-    def commit(self, execution_id: str, version: int, commit: Commit, ttl: int | None) -> bool:
+    def commit(
+        self, execution_id: str, version: int, commit: Commit, ttl: float | None
+    ) -> list[Event] | None:
         keys = self._keys(
             execution_id,
             "meta",
@@ -256,10 +301,12 @@ class RedisStore:
             "cplist",
         )
         keys += self._keys(execution_id, "inputs", "workflow", "claims", "library", "children")
+        record = commit.record
+        data = record.to_dict()
         args: list[Any] = [
             version,
-            _dumps(commit.record),
-            commit.state,
+            _dumps(data),
+            record.state.value,
             int(ttl or 0),
             1 if commit.terminal else 0,
             _reset_flag(commit),
@@ -270,14 +317,16 @@ class RedisStore:
             field, extra = encode_output(value)
             blobs.update(extra)
             args += [node_id, field]
-        args.append(len(commit.consumed))
-        for node_id, attempt in commit.consumed:
+        consumed = commit.consumed + [(CHILD_PREFIX + c, 0) for c in commit.consumed_children]
+        args.append(len(consumed))
+        for node_id, attempt in consumed:
             args += [node_id, attempt]
         args.append(len(commit.dispatched))
         for node_id, d in commit.dispatched.items():
             args += [node_id, f"{d.attempt}|{d.due!r}"]
+        wid = record.workflow_id
         args.append(len(commit.events))
-        args += [_dumps(e) for e in commit.events]
+        args += [_dumps(e.to_dict(execution_id, wid)) for e in commit.events]
         args.append(len(blobs))
         for digest, text in blobs.items():
             args += [digest, text]
@@ -285,28 +334,39 @@ class RedisStore:
         if cp is None:
             args.append(0)
         else:
-            args += [1, _dumps(cp.meta(commit.record)), cp.keep, _dumps(cp.event)]
+            meta = {
+                "reason": cp.reason,
+                "created_at": cp.created_at,
+                "workflow_hash": cp.workflow_hash,
+                "record": data,
+            }
+            event = cp.event("__CHECKPOINT_ID__", record).to_dict(execution_id, wid)
+            args += [1, _dumps(meta), cp.keep, _dumps(event) if cp.announce else ""]
         if commit.definition is None:
             args.append(0)
         else:
-            args += [1, *commit.definition]
+            library = commit.definition.library_data()
+            workflow = _dumps(workflow_to_data(commit.definition.workflow))
+            args += [1, workflow, _dumps(library) if library else "", commit.definition.hash]
         if commit.terminal:
             done = self._commit(keys=keys, args=args)
             if not done:
-                return False
+                return None
             self.redis.zrem(ACTIVE, execution_id)
             if done[1] and ttl:
                 self._idem(keys=[_idem_key(done[1])], args=[execution_id, int(ttl)])
-            return True
-        # one round trip: the script and the progress mark of the index (XX: only for an
-        # execution still listed, so a finished one never comes back)
-        pipe = self.redis.pipeline(transaction=False)
-        self._commit(keys=keys, args=args, client=pipe)
-        pipe.zadd(ACTIVE, {execution_id: time.time()}, xx=not commit.reset)
-        done = pipe.execute()[0]
-        if done and commit.reset and done[1]:  # running again: its key stays with it
-            self._idem(keys=[_idem_key(done[1])], args=[execution_id, 0])
-        return bool(done)
+        else:
+            # one round trip: the script and the progress mark of the index (XX: only for
+            # an execution still listed, so a finished one never comes back)
+            pipe = self.redis.pipeline(transaction=False)
+            self._commit(keys=keys, args=args, client=pipe)
+            pipe.zadd(ACTIVE, {execution_id: time.time()}, xx=not commit.reset)
+            done = pipe.execute()[0]
+            if not done:
+                return None
+            if commit.reset and done[1]:  # running again: its key stays with it
+                self._idem(keys=[_idem_key(done[1])], args=[execution_id, 0])
+        return _appended(execution_id, wid, commit, record, done)
 
     # -- node attempts ----------------------------------------------------------------------
     def claim(
@@ -316,18 +376,33 @@ class RedisStore:
         attempt: int,
         worker: str,
         lease: float,
-        event: dict[str, Any],
+        event: NewEvent,
+        workflow_id: str,
     ) -> ClaimResult:
         keys = self._keys(execution_id, "meta", "attempts", "claims", "outcomes", "events")
         pipe = self.redis.pipeline(transaction=False)
-        self._claim(keys=keys, args=[node_id, attempt, worker, lease, _dumps(event)], client=pipe)
+        data = _dumps(event.to_dict(execution_id, workflow_id))
+        self._claim(keys=keys, args=[node_id, attempt, worker, lease, data], client=pipe)
         pipe.get(self.key(execution_id, "inputs"))
         pipe.hget(self.key(execution_id, "meta"), "config")
-        status, inputs, config = pipe.execute()
+        reply, inputs, config = pipe.execute()
+        status = cast(ClaimStatus, reply[0])
         if status != "ok":
-            return ClaimResult(cast(ClaimStatus, status))
+            return ClaimResult(status)
+        started = Event(
+            event.type,
+            execution_id,
+            workflow_id,
+            int(reply[1]),
+            event.timestamp,
+            event.data,
+            reply[2],
+        )
         return ClaimResult(
-            "ok", json.loads(inputs) if inputs else {}, json.loads(config) if config else {}
+            "ok",
+            json.loads(inputs) if inputs else {},
+            json.loads(config) if config else {},
+            started,
         )
 
     def renew(
@@ -336,7 +411,7 @@ class RedisStore:
         keys = self._keys(execution_id, "claims", "meta", "attempts")
         return bool(self._renew(keys=keys, args=[node_id, attempt, worker, lease]))
 
-    def report(self, execution_id: str, outcome: Outcome, worker: str = "") -> bool:
+    def report(self, execution_id: str, outcome: Outcome, worker: str) -> bool:
         outcome, spilled = spill_output(outcome)
         blobs = [item for pair in spilled.items() for item in pair]
         keys = self._keys(execution_id, "meta", "attempts", "outcomes", "blobs", "claims")
@@ -356,10 +431,10 @@ class RedisStore:
         raw = cast(dict[str, str], self.redis.hgetall(self.key(execution_id, "outcomes")))
         return _split_outcomes(raw)[0]
 
-    def child_finished(self, execution_id: str, child_id: str, result: dict[str, Any]) -> bool:
+    def child_finished(self, execution_id: str, outcome: ChildOutcome) -> bool:
         keys = self._keys(execution_id, "meta", "children", "outcomes")
         pipe = self.redis.pipeline(transaction=False)
-        self._child(keys=keys, args=[child_id, _dumps(result)], client=pipe)
+        self._child(keys=keys, args=[outcome.child, outcome.to_json()], client=pipe)
         pipe.zadd(ACTIVE, {execution_id: time.time()}, xx=True)
         return bool(pipe.execute()[0])
 
@@ -430,7 +505,7 @@ class RedisStore:
         after: str | None = None,
         block: float | None = None,
         count: int = 1000,
-    ) -> list[StoredEvent]:
+    ) -> list[Event]:
         key = self.key(execution_id, "events")
         if block is None:
             start = "-" if after is None else f"({after}"
@@ -443,11 +518,11 @@ class RedisStore:
                 ),
             )
             entries = reply[0][1] if reply else []
-        out: list[StoredEvent] = []
+        out: list[Event] = []
         for cursor, fields in entries:
-            event = json.loads(fields["e"])
-            event["seq"] = int(fields["seq"])
-            out.append(StoredEvent(cursor, event))
+            data = json.loads(fields["e"])
+            data["seq"] = int(fields["seq"])
+            out.append(Event.from_dict(data, cursor))
         return out
 
     def _drive_call(self, execution_id: str, op: str, token: str, ttl: float) -> bool:
@@ -481,8 +556,8 @@ class RedisStore:
 
     def recent(
         self, state: str | None = None, limit: int = 100, include_children: bool = True
-    ) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    ) -> list[ExecutionSummary]:
+        out: list[ExecutionSummary] = []
         start = 0
         batch = max(limit, 100)
         while len(out) < limit:
@@ -501,15 +576,7 @@ class RedisStore:
                 if parent and not include_children:
                     continue
                 if state is None or st == state:
-                    out.append(
-                        {
-                            "execution_id": eid,
-                            "state": st,
-                            "created_at": float(created),
-                            "workflow": name,
-                            "parent": parent,
-                        }
-                    )
+                    out.append(ExecutionSummary(eid, st, float(created), name, parent or None))
             if gone:
                 self.redis.zrem(EXECUTIONS, *gone)
         return out[:limit]
@@ -521,17 +588,35 @@ class RedisStore:
         self.redis.zrem(ACTIVE, execution_id)
 
 
-def _split_outcomes(raw: dict[str, str]) -> tuple[list[Outcome], list[dict[str, Any]]]:
-    """Node outcomes and finished-children results from the ``outcomes`` hash."""
+def _split_outcomes(raw: dict[str, str]) -> tuple[list[Outcome], list[ChildOutcome]]:
+    """Node outcomes and finished children from the ``outcomes`` hash."""
     outcomes: list[Outcome] = []
-    children: list[dict[str, Any]] = []
+    children: list[ChildOutcome] = []
     for field, value in raw.items():
         text = value.split("|", 1)[1]
         if field.startswith(CHILD_PREFIX):
-            children.append(json.loads(text))
+            children.append(ChildOutcome.from_json(text))
         else:
             outcomes.append(Outcome.from_json(text))
     return outcomes, children
+
+
+def _appended(
+    execution_id: str,
+    workflow_id: str,
+    commit: Commit,
+    record: ExecutionRecord,
+    done: list[Any],
+) -> list[Event]:
+    """The events a commit appended, numbered as the script numbered them."""
+    seq, ids, checkpoint_id = int(done[2]), list(done[3]), done[4]
+    new = list(commit.events)
+    if commit.checkpoint is not None and commit.checkpoint.announce:
+        new.append(commit.checkpoint.event(checkpoint_id, record))
+    return [
+        Event(e.type, execution_id, workflow_id, seq + n, e.timestamp, e.data, cursor)
+        for n, (e, cursor) in enumerate(zip(new, ids, strict=True))
+    ]
 
 
 def _idem_key(key: str) -> str:
@@ -542,3 +627,7 @@ def _reset_flag(commit: Commit) -> str:
     if not commit.reset:
         return "0"
     return "1" if commit.deadline is None else f"d{commit.deadline!r}"
+
+
+if TYPE_CHECKING:  # mypy checks that the class really implements the protocol
+    _conforms: StateStore = RedisStore("redis://")

@@ -8,8 +8,8 @@ import os
 from typing import Any
 
 from oxify.events import Event
-from oxify.hooks import Hooks
 from oxify.nodes.base import NodeContext
+from oxify.runtime.hooks import Hooks
 
 
 class RecordingHooks(Hooks):

@@ -260,8 +260,12 @@ def test_kinds_without_executor_fail_clearly(runner, kind):
         "Form": {"title": "form"},
         "Vision": {"provider": "mock", "image_input": "img.png"},
     }
+    # the node goes to a worker that lacks its executor (the test cluster's control pool;
+    # with no worker on its own pool's queue it would wait there for one)
     wf = build(
-        {"start": START, "n": {"type": kind, "config": configs[kind]}, "end": END}, "start>n, n>end"
+        {"start": START, "n": {"type": kind, "config": configs[kind]}, "end": END},
+        "start>n, n>end",
+        n={"queue": "oxify.control"},
     )
     result = runner.run(wf)
     assert result.state is ExecutionState.FAILED

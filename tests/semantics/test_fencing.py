@@ -10,8 +10,6 @@ import time
 import uuid
 from typing import Any
 
-import pytest
-
 from oxify.engine.state import ExecutionState
 from tests.plugins import tally
 from tests.support import END, START, build, custom
@@ -64,10 +62,7 @@ def test_a_late_result_of_the_cancelled_run_is_refused(runner):
     assert result.node("b").attempts > 2  # attempt numbers never repeat
 
 
-def test_a_resumed_subworkflow_runs_its_child_again(runner, request):
-    if not runner.distributed:
-        reason = "issue 8: a resumed embedded execution's events start again from the resume"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+def test_a_resumed_subworkflow_runs_its_child_again(runner):
     tag = uuid.uuid4().hex
     body = {
         "metadata": {"name": "body"},

@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
-from oxify.checkpoints import (
+from oxify.engine.checkpoints import CheckpointPolicy
+from oxify.engine.machine import Machine
+from oxify.engine.plan import build_plan
+from oxify.errors import ExecutionError
+from oxify.store.checkpoints import (
     Checkpoint,
-    CheckpointPolicy,
     FileCheckpointStore,
     MemoryCheckpointStore,
     SavedExecution,
     pick,
 )
-from oxify.engine.machine import Machine
-from oxify.engine.plan import build_plan
-from oxify.errors import ExecutionError
 from tests.support import END, START, build, value
 
 # -- CheckpointPolicy -------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def record(finished: int = 0, execution_id: str = "e1") -> dict[str, Any]:
     for i, node_id in enumerate(["start", "a", "end"][:finished]):
         machine.node_started(rec, node_id, 1, i + 0.1)
         machine.node_succeeded(rec, node_id, 1, {"n": i}, i + 0.2)
-    return rec.to_dict(with_outputs=False)
+    return rec.to_dict()
 
 
 def save(store, outputs: dict[str, Any], *, rec=None, keep: int = 10, at: float = 1.0, eid="e1"):

@@ -74,20 +74,20 @@ class Fanout:
 
 def statuses(step: CompositeStep) -> list[str]:
     assert step.wait is not None
-    return [c["status"] for c in step.wait.children]
+    return [c.status for c in step.wait.children]
 
 
 def ids(step: CompositeStep) -> list[str]:
     assert step.wait is not None
-    return [c["id"] for c in step.wait.children]
+    return [c.id for c in step.wait.children]
 
 
 def done(executor, ctx, step, index, state="completed", output=None, error=None, now=1.0):
     """Report child ``index`` of the wait in ``step`` finished."""
     assert step.wait is not None
-    cid = step.wait.children[index]["id"]
+    cid = step.wait.children[index].id
     result = ChildResult(f"child {index}", state, output, error, cid)
-    return composite.child_done(executor, ctx, step.wait.to_dict(), cid, result, now)
+    return composite.child_done(executor, ctx, step.wait, cid, result, now)
 
 
 # -- begin ------------------------------------------------------------------------------------
@@ -100,10 +100,10 @@ def test_begin_starts_at_most_max_concurrency_children():
     assert step.wait is not None
     assert step.failure is None and step.cancel == []
     assert statuses(step) == ["running", "running", "pending", "pending", "pending"]
-    assert [c["id"] for c in step.start] == ids(step)[:2]
-    assert [c["label"] for c in step.start] == ["child 0", "child 1"]
-    assert step.start[1]["ref"] == "path:child.yaml"
-    assert step.start[1]["inputs"] == {"i": 1}
+    assert [c.id for c in step.start] == ids(step)[:2]
+    assert [c.label for c in step.start] == ["child 0", "child 1"]
+    assert step.start[1].ref == "path:child.yaml"
+    assert step.start[1].inputs == {"i": 1}
     assert step.wait.seq == 0
     assert step.wait.state == {"n": 5}
     assert executor.resumed == []
@@ -122,8 +122,8 @@ def test_a_finished_child_starts_the_next_pending_one():
     step = done(executor, ctx, step, 1, output="one")
     assert step is not None and step.wait is not None
     assert statuses(step) == ["running", "completed", "running"]
-    assert [c["id"] for c in step.start] == [ids(step)[2]]
-    assert step.wait.children[1]["output"] == "one"
+    assert [c.id for c in step.start] == [ids(step)[2]]
+    assert step.wait.children[1].output == "one"
     assert executor.resumed == []
 
 
@@ -144,7 +144,7 @@ def test_a_late_or_unknown_report_is_ignored(which):
     assert step is not None and step.wait is not None
     cid = {"unknown": "no-such-child", "pending": ids(step)[2], "finished": ids(step)[0]}[which]
     result = ChildResult("late", "failed", None, "boom", cid)
-    assert composite.child_done(executor, ctx, step.wait.to_dict(), cid, result, 2.0) is None
+    assert composite.child_done(executor, ctx, step.wait, cid, result, 2.0) is None
     assert executor.resumed == []
 
 
@@ -235,7 +235,7 @@ def test_resume_may_spawn_again_with_new_ids():
     assert second is not None and second.wait is not None
     assert second.wait.seq == 1
     assert second.wait.state == {"round": 2}
-    assert [c["label"] for c in second.start] == ["second"]
+    assert [c.label for c in second.start] == ["second"]
     assert ids(second)[0] != ids(first)[0]
     assert ids(second)[0] == child_id("e1", "n", 1, 1, 0)
 
@@ -294,7 +294,7 @@ def test_spawn_timeout():
     assert step.wait.next_deadline() == 105.0
     step = done(executor, ctx, step, 0, output="a", now=101.0)  # child 2 starts
     assert step is not None and step.wait is not None
-    wait = step.wait.to_dict()
+    wait = step.wait
     assert composite.expired(executor, ctx, wait, 104.9) is None
     assert executor.resumed == []
     running = ids(step)[1:]
@@ -314,7 +314,7 @@ def test_spawn_timeout_leaves_pending_children_not_started():
     ctx = context()
     executor = Fanout(3, max_concurrency=1, timeout=1.0)
     step = composite.begin(executor, ctx, now=0.0)
-    step = composite.expired(executor, ctx, step.wait.to_dict(), 2.0)
+    step = composite.expired(executor, ctx, step.wait, 2.0)
     assert step is not None
     assert step.output["states"] == ["timed_out", "not_started", "not_started"]
     assert len(step.cancel) == 1
@@ -325,7 +325,7 @@ def test_no_deadline_never_expires():
     executor = Fanout(1)
     step = composite.begin(executor, ctx, now=0.0)
     assert step.wait is not None and step.wait.next_deadline() is None
-    assert composite.expired(executor, ctx, step.wait.to_dict(), 1e12) is None
+    assert composite.expired(executor, ctx, step.wait, 1e12) is None
 
 
 def test_the_nodes_own_timeout_fails_the_attempt():
@@ -335,7 +335,7 @@ def test_the_nodes_own_timeout_fails_the_attempt():
     assert step.wait is not None
     assert step.wait.node_deadline == pytest.approx(10.1)
     assert step.wait.next_deadline() == pytest.approx(10.1)
-    wait = step.wait.to_dict()
+    wait = step.wait
     assert composite.expired(executor, ctx, wait, 10.05) is None
     step2 = composite.expired(executor, ctx, wait, 10.2)
     assert step2 is not None

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from oxify import definition as definition_module
-from oxify.definition import Definition, body_fields, body_ref, load_definition
 from oxify.errors import WorkflowLoadError
+from oxify.model import definition as definition_module
+from oxify.model.definition import Definition, body_fields, body_ref, load_definition
 from oxify.model.io import parse_workflow
 from oxify.model.workflow import Node
 from tests.support import END, START, build, value

@@ -13,8 +13,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("oxify", "workers", "orchestrator")
 
@@ -100,7 +98,6 @@ def _layer(module: str) -> str | None:
     return None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8: the layout does not show the architecture")
 def test_no_import_cycles():
     graph = {m: {t for t, _, _ in edges if t != m} for m, edges in _graph().items()}
     cycles: list[list[str]] = []
@@ -126,7 +123,6 @@ def test_no_import_cycles():
     assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8: the layout does not show the architecture")
 def test_no_module_imports_private_names_of_another():
     offenders = [
         f"{module}:{line} imports {name} from {target}"
@@ -138,7 +134,6 @@ def test_no_module_imports_private_names_of_another():
     assert not offenders, "\n".join(offenders)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8: the layout does not show the architecture")
 def test_imports_run_down_the_layers():
     allowed = dict(LAYERS)
     offenders = []

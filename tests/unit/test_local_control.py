@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from oxify.local_control import ControlChannel, running_pid, send
+from oxify.embedded.control import ControlChannel, running_pid, send
 
 
 def test_requests_reach_the_running_side_in_order(tmp_path: Path):

@@ -255,5 +255,5 @@ def test_counters_are_consistent_at_the_end():
             m.node_started(rec, action.node_id, action.attempt, 1)
             pending += m.node_succeeded(rec, action.node_id, action.attempt, None, 2)
     assert rec.finished_count == 5
-    assert all(v == 0 for v in rec.pending_preds.values())
+    assert all(r.pending == 0 for r in rec.nodes.values())
     assert rec.level_remaining == [0, 0, 0, 0]

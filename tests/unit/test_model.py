@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import oxify
+from oxify import parse_workflow  # the public loader: shape and graph problems at once
 from oxify.errors import ValidationError, WorkflowLoadError
 from oxify.model import (
     KIND_NAMES,
@@ -17,7 +18,6 @@ from oxify.model import (
     UseDefault,
     Workflow,
     parse_text,
-    parse_workflow,
     workflow_to_data,
 )
 from oxify.model.kinds import (

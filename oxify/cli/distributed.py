@@ -10,13 +10,14 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from oxify.cli import (
-    EXIT_FAILED,
+from oxify.cli.common import (
     EXIT_OK,
+    UsageError,
     add_execution_options,
     config_from,
-    print_result,
+    finish,
     read_inputs,
+    watch,
 )
 
 POOL_TYPES = ("prefork", "threads", "solo")
@@ -29,31 +30,6 @@ def _client(args: argparse.Namespace) -> Any:
     return Client(args.redis_url)
 
 
-def _watch(client: Any, execution_id: str, *, quiet: bool = False) -> Any:
-    """Follow the event stream (with progress on a terminal) until the end; the result."""
-    from oxify.progress import Progress
-
-    progress = None
-    if not quiet:
-        result = client.get(execution_id)
-        workflow_nodes = list(result.nodes)
-        progress = Progress(len(workflow_nodes), sys.stderr, live=sys.stderr.isatty())
-    for event in client.events(execution_id):
-        if progress is not None:
-            progress.on_event(event)
-    if progress is not None:
-        progress.close()
-    return client.get(execution_id)
-
-
-def _finish(result: Any, as_json: bool) -> int:
-    if as_json:
-        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-    else:
-        print_result(result)
-    return EXIT_OK if result.ok else EXIT_FAILED
-
-
 def run_distributed(args: argparse.Namespace) -> int:
     """``oxify run FILE --distributed``: submit, watch, print the result."""
     inputs = read_inputs(args)
@@ -61,8 +37,8 @@ def run_distributed(args: argparse.Namespace) -> int:
     client = _client(args)
     execution_id = client.submit(args.file, inputs, config)
     show = not args.json and not args.quiet and (args.progress or sys.stderr.isatty())
-    result = _watch(client, execution_id, quiet=not show)
-    return _finish(result, args.json)
+    result = watch(client, execution_id, quiet=not show)
+    return finish(result, args.json)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -71,8 +47,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     client = _client(args)
     execution_id = client.submit(args.file, inputs, config, idempotency_key=args.idempotency_key)
     if args.wait:
-        result = _watch(client, execution_id, quiet=args.json or not sys.stderr.isatty())
-        return _finish(result, args.json)
+        result = watch(client, execution_id, quiet=args.json or not sys.stderr.isatty())
+        return finish(result, args.json)
     if args.json:
         print(json.dumps({"execution_id": execution_id}))
     else:
@@ -102,12 +78,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     client = _client(args)
-    result = _watch(client, args.execution_id)
-    return _finish(result, args.json)
+    result = watch(client, args.execution_id)
+    return finish(result, args.json)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from oxify.cli_durable import signal_embedded
+    from oxify.cli.durable import signal_embedded
 
     if signal_embedded(args.execution_id, "cancel"):
         return EXIT_OK
@@ -148,12 +124,9 @@ def _start_worker(
     from workers.app import app
 
     if reconciler:
-        from orchestrator.reconciler import Reconciler
-        from workers.runtime import coordinator
+        from oxify.distributed.services import runtime
 
-        Reconciler(
-            coordinator(), interval=settings.reconcile_interval, stall_after=settings.stall_after
-        ).start()
+        runtime(app).reconciler.start(settings.reconcile_interval, settings.stall_after)
     argv = [
         "worker",
         "-Q",
@@ -177,8 +150,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     pools = [p.strip() for p in args.pool.split(",") if p.strip()]
     unknown = [p for p in pools if p not in POOL_QUEUES]
     if unknown:
-        from oxify.cli import UsageError
-
         raise UsageError(f"unknown pool {unknown[0]!r} (pools: {', '.join(POOL_QUEUES)})")
     queues = [POOL_QUEUES[p] for p in pools] + list(args.queue or [])
     threaded = all(p in THREAD_POOLS for p in pools)

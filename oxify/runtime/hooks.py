@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from oxify.events import Event
-    from oxify.nodes.base import NodeContext
+    from oxify.nodes.base import NodeContext, NodeExecutor
 
 
 class Hooks:
@@ -58,3 +58,25 @@ class HookChain(Hooks):
                 hook.after_node(ctx, output, error)
             except Exception:
                 log.exception("after_node hook %s failed", type(hook).__name__)
+
+
+def call_executor(
+    executor: NodeExecutor, ctx: NodeContext, hooks: Hooks
+) -> tuple[Any, BaseException | None]:
+    """Run an executor with the hooks around it; never raises. A hook that raises is
+    logged and changes nothing."""
+    output: Any = None
+    error: BaseException | None = None
+    try:
+        hooks.before_node(ctx)
+    except Exception:
+        log.exception("before_node hook failed (node %s)", ctx.node.id)
+    try:
+        output = executor(ctx)
+    except Exception as e:
+        error = e
+    try:
+        hooks.after_node(ctx, output, error)
+    except Exception:
+        log.exception("after_node hook failed (node %s)", ctx.node.id)
+    return output, error

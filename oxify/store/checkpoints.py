@@ -1,20 +1,13 @@
-"""Checkpoints: small records of an execution's node states that point at stored outputs.
+"""Checkpoints as stores keep them, and the stores of embedded executions.
 
-A checkpoint holds the execution record without outputs, and for every node that has an
-output, a reference to it (outputs are stored once, by content hash, and never copied into
-a checkpoint). ``oxify resume`` continues an execution from one; ``oxify replay`` starts a new
-execution that reuses its outputs.
-
-When to take one is the execution's ``checkpoint_frequency``: ``never``, ``every_level``,
-``every_n_levels:N`` or ``every_n_nodes:N`` (a checkpoint is also taken when an execution
-pauses, fails, is cancelled or finishes, if the frequency is not ``never``). Each execution
-keeps its newest ``max_checkpoints``; older ones are pruned.
-
-Distributed executions keep checkpoints in Redis, beside the execution (see
-:mod:`oxify.store.redis`). Embedded executions keep them in a :class:`CheckpointStore`:
-:class:`MemoryCheckpointStore` (the default of :class:`~oxify.local.Engine`) or
-:class:`FileCheckpointStore` (what the ``oxify`` command uses, so a run killed half-way can
-be resumed by a new process).
+A checkpoint holds an execution's record (without outputs) and, for every node that has an
+output, a reference to it: outputs are stored once, by content hash, and never copied into
+a checkpoint. Resume continues an execution from one; replay starts a new execution that
+reuses its outputs. Distributed executions keep their checkpoints in Redis, beside the
+execution (see :mod:`oxify.store.redis`); the in-process store of embedded executions keeps
+them in a :class:`CheckpointStore`: :class:`MemoryCheckpointStore` (the default of
+:class:`~oxify.embedded.Engine`) or :class:`FileCheckpointStore` (what the ``oxify`` command
+uses, so that a run killed half-way can be resumed by a new process).
 """
 
 from __future__ import annotations
@@ -24,57 +17,13 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from oxify.engine.state import ExecutionRecord
+from oxify.engine.checkpoints import progress
 from oxify.errors import ExecutionError
-
-
-@dataclass(frozen=True)
-class CheckpointPolicy:
-    """Parsed ``checkpoint_frequency``."""
-
-    every_levels: int | None = None
-    every_nodes: int | None = None
-
-    @classmethod
-    def parse(cls, frequency: str) -> CheckpointPolicy:
-        if frequency == "never":
-            return cls()
-        if frequency == "every_level":
-            return cls(every_levels=1)
-        name, _, n = frequency.partition(":")
-        if name == "every_n_levels":
-            return cls(every_levels=int(n))
-        if name == "every_n_nodes":
-            return cls(every_nodes=int(n))
-        raise ValueError(f"unknown checkpoint frequency {frequency!r}")
-
-    @property
-    def enabled(self) -> bool:
-        return self.every_levels is not None or self.every_nodes is not None
-
-    def due(self, before: tuple[int, int], after: tuple[int, int]) -> bool:
-        """Whether progress from ``before`` to ``after`` (finished nodes, completed levels)
-        crossed a checkpoint boundary."""
-        (nodes0, levels0), (nodes1, levels1) = before, after
-        if self.every_nodes is not None and nodes1 // self.every_nodes > nodes0 // self.every_nodes:
-            return True
-        if self.every_levels is not None:
-            return levels1 // self.every_levels > levels0 // self.every_levels
-        return False
-
-
-def progress(record: ExecutionRecord | Mapping[str, Any]) -> tuple[int, int]:
-    """``(finished nodes, completed levels)`` of a record, or of its plain-data form."""
-    if isinstance(record, ExecutionRecord):
-        finished, remaining = record.finished_count, record.level_remaining
-    else:
-        finished, remaining = int(record["finished_count"]), record["level_remaining"]
-    return finished, sum(1 for n in remaining if n == 0)
 
 
 @dataclass(frozen=True)
@@ -270,6 +219,34 @@ class MemoryCheckpointStore:
         with self._lock:
             blobs = self._blobs.get(checkpoint.execution_id, {})
             return {n: json.loads(blobs[d]) for n, d in checkpoint.outputs.items()}
+
+
+class DiscardCheckpoints:
+    """A checkpoint store that keeps nothing (``Engine(checkpoints=None)``)."""
+
+    def save_execution(self, saved: SavedExecution) -> None:
+        return None
+
+    def execution(self, execution_id: str) -> SavedExecution:
+        raise ExecutionError(f"no saved execution with id {execution_id} (checkpoints=None)")
+
+    def save(
+        self,
+        execution_id: str,
+        reason: str,
+        created_at: float,
+        workflow_hash: str,
+        record: dict[str, Any],
+        outputs: dict[str, Any],
+        keep: int,
+    ) -> Checkpoint:
+        return Checkpoint("0", execution_id, created_at, reason, workflow_hash, record, {})
+
+    def list(self, execution_id: str) -> list[Checkpoint]:
+        return []
+
+    def outputs(self, checkpoint: Checkpoint) -> dict[str, Any]:
+        return {}
 
 
 class FileCheckpointStore:

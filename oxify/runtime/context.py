@@ -1,33 +1,34 @@
-"""The NodeContext of a node in distributed mode: upstream outputs are fetched from the
-store when read (once each), large ones by reference; outputs decided in the current step
-and not stored yet come from ``overlay``."""
+"""The :class:`~oxify.nodes.base.NodeContext` of a node attempt, over a store: upstream
+outputs are read from the store when a template or the executor first reads them (once
+each, large ones by reference); outputs decided in the current step and not stored yet
+come from ``overlay``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from oxify.dispatch import OutputRef
-from oxify.engine.plan import Plan
 from oxify.engine.scope import Scope
-from oxify.model.workflow import Workflow
 from oxify.nodes.attempt import VisibleOutputs
 from oxify.nodes.base import NodeContext
-from oxify.store.base import StateStore
+from oxify.runtime.definitions import Prepared
+from oxify.store.base import OutputRef, StateStore
 
 
-def remote_context(
+def node_context(
     store: StateStore,
-    eid: str,
-    workflow: Workflow,
-    plan: Plan,
-    names: dict[str, str],
+    execution_id: str,
+    prepared: Prepared,
     node_id: str,
     attempt: int,
-    inputs: dict[str, Any],
-    deadline: float | None,
-    overlay: dict[str, Any] | None = None,
+    inputs: Mapping[str, Any],
+    *,
+    deadline: float | None = None,
+    overlay: Mapping[str, Any] | None = None,
     depth: int = 0,
 ) -> NodeContext:
+    """The context of attempt ``attempt`` of ``node_id`` (``deadline``: ``time.monotonic()``
+    when it times out)."""
     fetched: dict[str, Any] = dict(overlay or {})
     missing: set[str] = set()
 
@@ -35,12 +36,12 @@ def remote_context(
         if n in fetched:
             value = fetched[n]
             if isinstance(value, OutputRef):
-                value = fetched[n] = store.output(eid, n)
+                value = fetched[n] = store.output(execution_id, n)
             return value
         if n in missing:
             raise KeyError(n)
         try:
-            fetched[n] = store.output(eid, n)
+            fetched[n] = store.output(execution_id, n)
         except KeyError:
             missing.add(n)
             raise
@@ -53,18 +54,15 @@ def remote_context(
             return False
         return True
 
+    workflow, plan = prepared.definition.workflow, prepared.plan
     node = workflow.nodes_by_id[node_id]
 
     def scope() -> Scope:
-        return Scope(
-            inputs,
-            VisibleOutputs(plan.ancestors(node_id), get, succeeded),
-            names,
-            node=node.name,
-        )
+        visible = VisibleOutputs(plan.ancestors(node_id), get, succeeded)
+        return Scope(inputs, visible, prepared.names, node=node.name)
 
     return NodeContext(
-        execution_id=eid,
+        execution_id=execution_id,
         workflow=workflow,
         node=node,
         attempt=attempt,

@@ -13,14 +13,22 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from oxify.cli import EXIT_OK, make_progress, read_inputs, run_embedded
+from oxify.cli.common import (
+    EXIT_OK,
+    cli_engine,
+    finish,
+    make_progress,
+    read_inputs,
+    run_embedded,
+    watch,
+)
 
 
 def _local(execution_id: str) -> Any:
     """The embedded checkpoint store when it knows the execution, else None."""
-    from oxify.checkpoints import FileCheckpointStore
     from oxify.config import state_dir
     from oxify.errors import ExecutionError
+    from oxify.store.checkpoints import FileCheckpointStore
 
     store = FileCheckpointStore(state_dir())
     try:
@@ -31,8 +39,6 @@ def _local(execution_id: str) -> Any:
 
 
 def _engine(store: Any) -> Any:
-    from oxify.cli import cli_engine
-
     return cli_engine(store)
 
 
@@ -47,7 +53,7 @@ def _workflow_for(args: argparse.Namespace, store: Any) -> Any:
     execution was started from when it still exists, else None (the stored one)."""
     from pathlib import Path
 
-    from oxify.definition import load_definition
+    from oxify.engine.loading import load_definition
 
     if args.workflow:
         return load_definition(args.workflow)
@@ -71,8 +77,8 @@ def signal_embedded(execution_id: str, action: str) -> bool:
     if the id is not an embedded execution; a clear error if it is one that no process
     runs any more (pause and cancel need it running)."""
     from oxify.config import state_dir
+    from oxify.embedded.control import send
     from oxify.errors import ExecutionError
-    from oxify.local_control import send
 
     if _local(execution_id) is None:
         return False
@@ -103,8 +109,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     store = _local(args.execution_id)
     if store is not None:
         from oxify.config import state_dir
+        from oxify.embedded.control import running_pid
         from oxify.errors import ExecutionError
-        from oxify.local_control import running_pid
 
         pid = running_pid(state_dir(), args.execution_id)
         if pid is not None:
@@ -127,7 +133,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
             )
 
         return run_embedded(start, progress, args.json)
-    from oxify.cli_distributed import _finish, _watch
 
     client = _client(args)
     client.resume(
@@ -140,7 +145,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         print(f"execution {args.execution_id}: resumed")
         return EXIT_OK
     quiet = args.json or args.quiet or not sys.stderr.isatty()
-    return _finish(_watch(client, args.execution_id, quiet=quiet), args.json)
+    return finish(watch(client, args.execution_id, quiet=quiet), args.json)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -168,7 +173,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
             return execution
 
         return run_embedded(start, progress, args.json)
-    from oxify.cli_distributed import _finish, _watch
 
     client = _client(args)
     new_id = client.replay(
@@ -184,7 +188,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(new_id)
         return EXIT_OK
     quiet = args.json or args.quiet or not sys.stderr.isatty()
-    return _finish(_watch(client, new_id, quiet=quiet), args.json)
+    return finish(watch(client, new_id, quiet=quiet), args.json)
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:

@@ -25,14 +25,14 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from oxify.errors import ValidationError, WorkflowLoadError
-from oxify.model.io import load_workflow, parse_workflow
+from oxify.model.io import load_workflow, parse_workflow, workflow_to_data
 from oxify.model.workflow import Node, Workflow
 
 
@@ -137,8 +137,6 @@ class Definition:
 
     def library_data(self) -> dict[str, Any]:
         """The library as plain data (path → workflow document)."""
-        from oxify.model.io import workflow_to_data
-
         return {p: workflow_to_data(wf) for p, wf in self.library.items()}
 
     @classmethod
@@ -163,20 +161,25 @@ def _paths_in(workflow: Workflow) -> Iterator[str]:
 
 
 def load_definition(
-    source: Workflow | str | Path, base_dir: str | Path | None = None
+    source: Workflow | str | Path,
+    base_dir: str | Path | None = None,
+    *,
+    load: Callable[[Path], Workflow] | None = None,
 ) -> Definition:
-    """Load a workflow and every workflow file it refers to (recursively, each once).
+    """Load a workflow and every workflow file it refers to (recursively, each once), each
+    file with ``load`` (:func:`~oxify.model.io.load_workflow` by default).
 
     Paths are relative to ``base_dir``: by default the directory of ``source`` when it is
     a path, else the current directory. A missing or broken file is a
     :class:`~oxify.errors.WorkflowLoadError` naming it.
     """
+    load = load or load_workflow
     origin: str | None = None
     if isinstance(source, Workflow):
         root = source
         base = Path(base_dir) if base_dir is not None else Path.cwd()
     else:
-        root = load_workflow(source)
+        root = load(Path(source))
         origin = str(Path(source).resolve())
         base = Path(base_dir) if base_dir is not None else Path(origin).parent
     library: dict[str, Workflow] = {}
@@ -188,6 +191,6 @@ def load_definition(
         target = Path(rel) if Path(rel).is_absolute() else base / rel
         if not target.is_file():
             raise WorkflowLoadError(f"sub-workflow file {rel} not found (looked at {target})")
-        library[rel] = load_workflow(target)
+        library[rel] = load(target)
         todo.extend(_paths_in(library[rel]))
     return Definition(root, library, origin)

@@ -1,0 +1,7 @@
+"""``python -m oxify.cli``."""
+
+import sys
+
+from oxify.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,319 @@
+"""The embedded body's dispatcher: node attempts and drives on this process's threads.
+
+- **Pool.** Threads that run jobs; a new one starts when none is idle, and one idle for
+  :data:`IDLE_SECONDS` exits. Python cannot kill a thread: an attempt that times out is
+  abandoned (told to stop through its context) and no longer counts.
+- **Lanes.** Each execution runs at most its ``max_concurrent_nodes`` attempts at once; the
+  others wait in its lane, in order.
+- **Timers.** Delayed attempts (retries) and wake-ups (deadlines) fire from one timer
+  thread, which hands the work to the pool.
+- **Supervision.** An attempt's executor runs on the pool thread that took it; its time
+  limit is watched by a timer, which reports the timeout itself (the attempt's late result
+  is then refused by the store) and frees the lane's slot.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from oxify.nodes.base import NodeContext
+from oxify.nodes.registry import ExecutorSpec
+from oxify.runtime.dispatch import NodeTask
+from oxify.runtime.hooks import Hooks, call_executor
+from oxify.runtime.node_runner import Watched
+
+if TYPE_CHECKING:
+    from oxify.runtime.runtime import Runtime
+
+log = logging.getLogger("oxify")
+
+IDLE_SECONDS = 5.0
+"""A pool thread idle this long exits."""
+
+Job = Callable[[], None]
+
+
+class Pool:
+    """Threads that run jobs, as many as there is work for."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._name = name
+        self._counter = itertools.count()
+
+    def run(self, job: Job) -> None:
+        self._jobs.put(job)
+        with self._lock:
+            if self._idle > 0:
+                self._idle -= 1
+                return
+        name = f"{self._name}-{next(self._counter)}"
+        threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0:  # nobody counted on this thread: it may go
+                        self._idle -= 1
+                        return
+                continue  # a job was promised to this thread: wait for it
+            try:
+                job()
+            except BaseException:  # a job must never kill its thread silently
+                log.exception("embedded job failed")
+            with self._lock:
+                self._idle += 1
+
+
+class Timers:
+    """Jobs due later, run on the pool when due."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._heap: list[tuple[float, int, Job]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._cancelled: set[int] = set()
+        self._thread: threading.Thread | None = None
+
+    def at(self, delay: float, job: Job) -> int:
+        """Run ``job`` in ``delay`` seconds; returns a handle for :meth:`cancel`."""
+        handle = next(self._seq)
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + delay, handle, job))
+            self._cond.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="oxify-timers", daemon=True)
+                self._thread.start()
+        return handle
+
+    def cancel(self, handle: int) -> None:
+        with self._cond:
+            self._cancelled.add(handle)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                due, handle, job = self._heap[0]
+                left = due - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                heapq.heappop(self._heap)
+                if handle in self._cancelled:
+                    self._cancelled.discard(handle)
+                    continue
+            self._pool.run(job)
+
+
+@dataclass
+class _Lane:
+    """One execution's attempts: how many may run at once, how many do, who waits."""
+
+    limit: int
+    running: int = 0
+    waiting: deque[NodeTask] = field(default_factory=deque)
+
+
+@dataclass(eq=False)
+class _Attempt:
+    """An attempt on a pool thread (its context, once its executor runs)."""
+
+    task: NodeTask
+    ctx: NodeContext | None = None
+    released: bool = False
+    cancelled: bool = False
+
+
+class ThreadDispatcher:
+    """:class:`~oxify.runtime.dispatch.Dispatcher` on threads, and the
+    :class:`~oxify.runtime.node_runner.Supervision` of the attempts it runs."""
+
+    def __init__(self, name: str = "oxify") -> None:
+        self.pool = Pool(name)
+        self.timers = Timers(self.pool)
+        self._rt: Runtime | None = None
+        self._lock = threading.Lock()
+        self._lanes: dict[str, _Lane] = {}
+        self._attempts: dict[tuple[str, str, int], _Attempt] = {}
+        self._revoked: set[tuple[str, str, int]] = set()
+        self._local = threading.local()
+
+    def bind(self, runtime: Runtime) -> None:
+        """The runtime whose driver and node runner this dispatcher runs."""
+        self._rt = runtime
+
+    @property
+    def rt(self) -> Runtime:
+        assert self._rt is not None, "ThreadDispatcher.bind() was not called"
+        return self._rt
+
+    # -- Dispatcher -------------------------------------------------------------------------
+    def send(self, tasks: Sequence[NodeTask], level: int | None) -> None:
+        for task in tasks:
+            if task.delay > 0:
+                self.timers.at(task.delay, functools.partial(self._admit, task))
+            else:
+                self._admit(task)
+
+    def start(self, execution_id: str, delay: float = 0.0) -> None:
+        job = lambda: self.rt.driver.drive(execution_id)  # noqa: E731
+        if delay > 0:
+            self.timers.at(delay, job)
+        else:
+            self.pool.run(job)
+
+    def revoke(self, execution_id: str, attempts: Sequence[tuple[str, int]]) -> None:
+        with self._lock:
+            for node_id, attempt in attempts:
+                key = (execution_id, node_id, attempt)
+                self._revoked.add(key)
+                running = self._attempts.get(key)
+                if running is not None:
+                    running.cancelled = True
+                    if running.ctx is not None:
+                        running.ctx.cancel_event.set()
+
+    def forget(self, execution_id: str) -> None:
+        """The execution ended: drop its lane and revocations."""
+        with self._lock:
+            self._lanes.pop(execution_id, None)
+            self._revoked = {k for k in self._revoked if k[0] != execution_id}
+
+    # -- lanes ------------------------------------------------------------------------------
+    def _lane(self, execution_id: str) -> _Lane:
+        lane = self._lanes.get(execution_id)
+        if lane is None:
+            config = self.rt.store.load(execution_id).record.config
+            lane = self._lanes[execution_id] = _Lane(int(config["max_concurrent_nodes"]))
+        return lane
+
+    def _admit(self, task: NodeTask) -> None:
+        if self._is_inline(task):
+            self._inline(task)
+            return
+        with self._lock:
+            lane = self._lane(task.execution_id)
+            if lane.running >= lane.limit:
+                lane.waiting.append(task)
+                return
+            lane.running += 1
+        self.pool.run(lambda: self._run(task, counted=True))
+
+    def _is_inline(self, task: NodeTask) -> bool:
+        """A cheap executor (registered ``inline``) runs on the thread that sends it and
+        does not count against the lane."""
+        rt = self.rt
+        workflow = rt.definitions.get(task.execution_id, task.workflow_hash).definition.workflow
+        try:
+            return rt.registry.resolve(workflow.nodes_by_id[task.node_id]).inline
+        except Exception:
+            return False  # the runner reports a missing executor
+
+    def _inline(self, task: NodeTask) -> None:
+        """Run on this thread; attempts sent meanwhile (by the drive this one triggers) wait
+        in a queue this call drains, instead of nesting calls."""
+        pending: deque[NodeTask] | None = getattr(self._local, "inline", None)
+        if pending is not None:
+            pending.append(task)
+            return
+        self._local.inline = pending = deque([task])
+        try:
+            while pending:
+                self._run(pending.popleft(), counted=False)
+        finally:
+            self._local.inline = None
+
+    def _run(self, task: NodeTask, *, counted: bool) -> None:
+        key = (task.execution_id, task.node_id, task.attempt)
+        attempt = _Attempt(task, released=not counted)
+        outer = getattr(self._local, "attempt", None)
+        with self._lock:
+            revoked = key in self._revoked
+            if not revoked:
+                self._attempts[key] = attempt
+        try:
+            if not revoked:
+                self._local.attempt = attempt
+                notified = task if task.notify else replace(task, notify=True)  # no chords here
+                self.rt.runner.run(notified)
+        finally:
+            self._local.attempt = outer
+            with self._lock:
+                self._attempts.pop(key, None)
+            self._release(attempt)
+
+    def _release(self, attempt: _Attempt) -> None:
+        """Free the attempt's slot in its lane (once) and start who waits."""
+        with self._lock:
+            if attempt.released:
+                return
+            attempt.released = True
+            lane = self._lanes.get(attempt.task.execution_id)
+            if lane is None:
+                return
+            lane.running -= 1
+            if not lane.waiting:
+                return
+            lane.running += 1
+            task = lane.waiting.popleft()
+        self.pool.run(lambda: self._run(task, counted=True))
+
+    # -- Supervision ------------------------------------------------------------------------
+    def run(
+        self,
+        task: NodeTask,
+        spec: ExecutorSpec,
+        ctx: NodeContext,
+        hooks: Hooks,
+        limit: float | None,
+        keepalive: Callable[[], bool],
+        on_timeout: Callable[[], None],
+    ) -> tuple[Watched, Any, BaseException | None]:
+        """Run the executor here; a timer watches its time limit."""
+        attempt: _Attempt | None = getattr(self._local, "attempt", None)
+        lock = threading.Lock()
+        fired: list[bool] = []
+        if attempt is not None:
+            with self._lock:
+                attempt.ctx = ctx
+                if attempt.cancelled:
+                    ctx.cancel_event.set()
+        handle = None
+        if limit is not None:
+
+            def expire() -> None:
+                with lock:
+                    if fired:  # finished already
+                        return
+                    fired.append(True)
+                ctx.cancel_event.set()
+                if attempt is not None:
+                    self._release(attempt)  # abandoned: it no longer counts
+                on_timeout()
+
+            handle = self.timers.at(limit, expire)
+        output, error = call_executor(spec.executor, ctx, hooks)
+        with lock:
+            timed_out = bool(fired)
+            fired.append(False)
+        if handle is not None:
+            self.timers.cancel(handle)
+        return ("fenced" if timed_out else "done"), output, error
