@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from oxify import Engine, NodeRegistry, Workflow, parse_workflow
-from oxify.engine.plan import build_plan
 from oxify.engine.options import DEFAULT_MAX_CONCURRENT_NODES
+from oxify.engine.plan import build_plan
 from oxify.nodes.base import NodeContext
 
 

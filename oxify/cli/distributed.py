@@ -147,15 +147,19 @@ def _start_worker(
 def cmd_worker(args: argparse.Namespace) -> int:
     from workers.app import POOL_QUEUES
 
-    pools = [p.strip() for p in args.pool.split(",") if p.strip()]
+    pools = [p.strip() for p in (args.pool or "").split(",") if p.strip()]
+    own = [q.strip() for q in args.queue or [] if q.strip()]
+    if not pools and not own:
+        raise UsageError("give --pool NAME (a built-in pool) and/or --queue QUEUE (a private one)")
     unknown = [p for p in pools if p not in POOL_QUEUES]
     if unknown:
         raise UsageError(f"unknown pool {unknown[0]!r} (pools: {', '.join(POOL_QUEUES)})")
-    queues = [POOL_QUEUES[p] for p in pools] + list(args.queue or [])
+    queues = [POOL_QUEUES[p] for p in pools] + own
     threaded = all(p in THREAD_POOLS for p in pools)
     pool_type = args.pool_type or ("threads" if threaded else "prefork")
     concurrency = args.concurrency or (16 if pool_type == "threads" else (os.cpu_count() or 2))
-    return _start_worker(args, queues, pool_type, concurrency, "-".join(pools), reconciler=False)
+    name = "-".join(pools) or "-".join(own)
+    return _start_worker(args, queues, pool_type, concurrency, name, reconciler=False)
 
 
 def cmd_orchestrator(args: argparse.Namespace) -> int:
@@ -236,9 +240,12 @@ def add_commands(sub: Any) -> None:
         "worker",
         help="start a Celery worker for one or more node pools",
         description="Start a worker for node pools: orchestrator, control, llm, retriever, code, "
-        "tool, human (comma-separated). Threads by default for I/O-bound pools, prefork for code.",
+        "tool, human (comma-separated), and/or private queues (--queue acme.gpu: the queue "
+        'named by the nodes\' "queue" field). Threads by default for I/O-bound pools, '
+        "prefork for code. A worker needs the executors of the nodes it runs, and only those: "
+        "load plugins with OXIFY_PLUGINS.",
     )
-    p.add_argument("--pool", required=True, help="pool name(s), e.g. llm or llm,tool")
+    p.add_argument("--pool", help="pool name(s), e.g. llm or llm,tool")
     p.add_argument("--pool-type", choices=POOL_TYPES, help="Celery execution pool")
     worker_options(p)
     p.set_defaults(func=cmd_worker)

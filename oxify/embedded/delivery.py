@@ -77,7 +77,15 @@ class OrderedDelivery:
             if feed.busy:
                 feed.dirty = True
                 return
-            feed.busy = True
+            pumping = not self._quiet or feed.callback is not None
+            if pumping:
+                feed.busy = True
+            else:  # nobody listens: only the end counts
+                ended = self._note(execution_id, feed, events)
+        if not pumping:
+            if ended and self.on_end is not None:
+                self.on_end(execution_id)
+            return
         ended = False
         try:
             ended = self._pump(execution_id, feed)
@@ -111,6 +119,24 @@ class OrderedDelivery:
                     self._end(execution_id)
                     return True
                 return False
+
+    def _note(self, execution_id: str, feed: _Feed, events: Sequence[Event]) -> bool:
+        """Follow an execution's end from the events published (under the lock); whether
+        they end it."""
+        ended = feed.ended
+        for event in events:
+            if event.type in TERMINAL:
+                ended = True
+            elif event.type in RESTARTS:
+                ended = False
+        feed.ended = ended
+        if events:
+            feed.cursor = events[-1].cursor
+        if ended and execution_id not in self._ended:
+            self._end(execution_id)
+            self._cond.notify_all()
+            return True
+        return False
 
     def _deliver(self, feed: _Feed, event: Event) -> None:
         if self._quiet and feed.callback is None:

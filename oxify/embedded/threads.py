@@ -23,7 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oxify.nodes.base import NodeContext
@@ -252,8 +252,7 @@ class ThreadDispatcher:
         try:
             if not revoked:
                 self._local.attempt = attempt
-                notified = task if task.notify else replace(task, notify=True)  # no chords here
-                self.rt.runner.run(notified)
+                self.rt.runner.run(task, notify=True)  # no chords here: every attempt drives
         finally:
             self._local.attempt = outer
             with self._lock:

@@ -205,6 +205,8 @@ class NodeTable(MutableMapping[str, NodeRecord]):
     def raw(self, node_id: str) -> Any:
         """A node's plain data without copying it (for writing back untouched nodes)."""
         rec = self.touched.get(node_id)
+        if rec is None and self._load is None:  # the base holds records (a store's own)
+            rec = self._base[node_id]
         return rec.to_dict() if rec is not None else self._base[node_id]
 
 

@@ -146,7 +146,8 @@ def check_waits(rt: Runtime, st: Step, repairs: Repairs | None) -> list[Action]:
     actions: list[Action] = []
     if st.record.state.terminal:
         return actions
-    for node_id, rec in st.record.nodes.items():
+    for node_id in st.prepared.composites:
+        rec = st.record.nodes[node_id]
         if rec.state is not NodeState.WAITING or rec.wait is None:
             continue
         due = rec.wait.next_deadline()
@@ -168,13 +169,14 @@ def check_waits(rt: Runtime, st: Step, repairs: Repairs | None) -> list[Action]:
     return actions
 
 
-def running_children(record: ExecutionRecord) -> list[str]:
-    """The ids of the child executions the waiting nodes of ``record`` still run."""
+def running_children(st: Step) -> list[str]:
+    """The ids of the child executions the waiting nodes of the step's record still run."""
+    nodes = st.record.nodes
     return [
         child.id
-        for rec in record.nodes.values()
-        if rec.wait is not None
-        for child in rec.wait.running()
+        for node_id in st.prepared.composites
+        if (wait := nodes[node_id].wait) is not None
+        for child in wait.running()
     ]
 
 

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from oxify.engine.machine import routers_of
 from oxify.engine.plan import Plan, build_plan
 from oxify.engine.scope import index_names
+from oxify.engine.validate import ensure_valid
 from oxify.model.definition import Definition
+from oxify.nodes.kinds import Placement, placement
 from oxify.store.base import StateStore
 
 
@@ -22,10 +24,14 @@ class Prepared:
     plan: Plan
     names: dict[str, str]
     routers: frozenset[str]
+    local: tuple[str, ...]
+    """The nodes the driver runs itself (Start, End, IfElse, Switch, composites)."""
+    composites: tuple[str, ...]
+    """The composite nodes (Loop, TryCatch, SubWorkflow, Parallel)."""
 
 
 class Definitions:
-    """A cache of prepared definitions by hash (the newest ``size``)."""
+    """A cache of prepared definitions by hash (the ``size`` newest prepared)."""
 
     def __init__(self, store: StateStore, size: int = 100) -> None:
         self.store = store
@@ -33,13 +39,16 @@ class Definitions:
         self._entries: OrderedDict[str, Prepared] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
+        self._valid: set[str] = set()
 
     def get(self, execution_id: str, definition_hash: str) -> Prepared:
         """The definition ``execution_id`` is pinned to (``definition_hash``)."""
+        entry = self._entries.get(definition_hash)  # the hot path: no lock
+        if entry is not None:
+            return entry
         with self._lock:
             entry = self._entries.get(definition_hash)
             if entry is not None:
-                self._entries.move_to_end(definition_hash)
                 return entry
             loading = self._loading.setdefault(definition_hash, threading.Lock())
         with loading:  # one thread parses; the others wait for it
@@ -52,6 +61,19 @@ class Definitions:
             self._loading.pop(definition_hash, None)
         return entry
 
+    def validated(self, definition: Definition) -> Prepared:
+        """A definition checked once per hash (:class:`~oxify.errors.ValidationError`
+        listing every problem if it is invalid), prepared."""
+        with self._lock:
+            entry = self._entries.get(definition.hash)
+            if entry is not None and definition.hash in self._valid:
+                return entry
+        ensure_valid(definition.workflow)
+        entry = self.remember(definition)
+        with self._lock:
+            self._valid.add(definition.hash)
+        return entry
+
     def remember(self, definition: Definition, definition_hash: str | None = None) -> Prepared:
         """Prepare a definition this process has already (a submit, a re-pin)."""
         key = definition_hash or definition.hash
@@ -60,10 +82,21 @@ class Definitions:
         if entry is None:
             workflow = definition.workflow
             names = index_names([(n.name, n.id) for n in workflow.nodes])
-            entry = Prepared(definition, build_plan(workflow), names, routers_of(workflow))
+            plan = build_plan(workflow)
+            nodes = workflow.nodes_by_id
+            where = {n: placement(nodes[n]) for n in plan.order}
+            entry = Prepared(
+                definition,
+                plan,
+                names,
+                routers_of(workflow),
+                tuple(n for n in plan.order if where[n] is not Placement.POOL),
+                tuple(n for n in plan.order if where[n] is Placement.COMPOSITE),
+            )
         with self._lock:
             self._entries[key] = entry
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+                gone, _ = self._entries.popitem(last=False)
+                self._valid.discard(gone)
         return entry

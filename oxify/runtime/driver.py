@@ -17,10 +17,10 @@ a static fact of its kind (:mod:`oxify.nodes.kinds`).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -72,6 +72,7 @@ WAKE_MARGIN = 0.05
 """Seconds added to a timed wake-up, so that the deadline has passed when it comes."""
 
 _RNG = random.Random()
+_TOKENS = itertools.count()
 
 
 @dataclass
@@ -156,7 +157,7 @@ class Driver:
         already, leave it a mark to go round once more instead of competing with it (many
         workers finishing at once would otherwise retry each other's compare-and-set)."""
         store = self.rt.store
-        token = uuid.uuid4().hex
+        token = f"{self.rt.options.worker_id}:{next(_TOKENS)}"
         if not store.begin_drive(execution_id, token, DRIVE_TTL):
             return
         try:
@@ -194,7 +195,7 @@ class Driver:
         """What the execution does now, from ``snap`` (None if nothing can happen)."""
         record = snap.record
         prepared = self.rt.definitions.get(execution_id, snap.workflow_hash)
-        cfg = ExecutionConfig(**record.config)
+        cfg = ExecutionConfig.model_construct(**record.config)  # validated at submit
         seed = None if cfg.seed is None else hash((cfg.seed, snap.version))
         machine = make_machine(
             prepared.definition.workflow,
@@ -204,7 +205,8 @@ class Driver:
             routers=prepared.routers,
         )
         st = Step(execution_id, snap, prepared, cfg, machine, Commit(record), snap.now)
-        before = progress(record)
+        policy = CheckpointPolicy.parse(cfg.checkpoint_frequency)
+        before = progress(record) if policy.enabled else (0, 0)
         actions: list[Action] = []
         if record.state is ExecutionState.PENDING:
             actions += self._begin(st)
@@ -234,7 +236,7 @@ class Driver:
             st.needs_commit = False
             return st if st.resend else None
         self._process(st, actions)
-        st.commit.checkpoint = self._checkpoint(st, actions, before)
+        st.commit.checkpoint = self._checkpoint(st, actions, policy, before)
         return st
 
     def _begin(self, st: Step) -> list[Action]:
@@ -281,12 +283,7 @@ class Driver:
         record = st.record
         if record.state is not ExecutionState.RUNNING:
             return []
-        nodes = st.workflow.nodes_by_id
-        local = [
-            n
-            for n, r in record.nodes.items()
-            if r.state is NodeState.QUEUED and placement(nodes[n]) is not Placement.POOL
-        ]
+        local = [n for n in st.prepared.local if record.nodes[n].state is NodeState.QUEUED]
         if not local:
             return []
         dispatched = self.rt.store.dispatched(st.execution_id)
@@ -315,9 +312,9 @@ class Driver:
                     if wait is not None:
                         st.effects.cancel_children += [c.id for c in wait.running()]
             elif isinstance(action, ExecutionPaused):
-                st.effects.pause_children += composites.running_children(record)
+                st.effects.pause_children += composites.running_children(st)
             elif isinstance(action, ExecutionResumed):
-                st.effects.resume_children += composites.running_children(record)
+                st.effects.resume_children += composites.running_children(st)
                 st.resend += self._held(st)
             elif isinstance(action, NodeFinished):
                 rec = record.nodes[action.node_id]
@@ -422,9 +419,8 @@ class Driver:
         ]
 
     def _checkpoint(
-        self, st: Step, actions: list[Action], before: tuple[int, int]
+        self, st: Step, actions: list[Action], policy: CheckpointPolicy, before: tuple[int, int]
     ) -> CheckpointRequest | None:
-        policy = CheckpointPolicy.parse(st.config.checkpoint_frequency)
         record = st.record
         keep_final = self.rt.options.keep_final_checkpoint and record.parent is None
         if not policy.enabled and not (keep_final and record.state.terminal):

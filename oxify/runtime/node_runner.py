@@ -105,9 +105,10 @@ class NodeRunner:
         self.rt = runtime
         self.supervision: Supervision = supervision or ThreadSupervision(runtime.options.lease)
 
-    def run(self, task: NodeTask) -> RunStatus:
+    def run(self, task: NodeTask, *, notify: bool | None = None) -> RunStatus:
         """Run one attempt: ``done``; ``stale``/``busy`` (the attempt is not wanted any more,
-        or another delivery holds it); ``fenced`` (this worker lost it while running)."""
+        or another delivery holds it); ``fenced`` (this worker lost it while running).
+        Then drive the execution on if ``notify`` (default: the task's own ``notify``)."""
         rt = self.rt
         store, eid, node_id, attempt = rt.store, task.execution_id, task.node_id, task.attempt
         prepared = rt.definitions.get(eid, task.workflow_hash)
@@ -184,6 +185,6 @@ class NodeRunner:
             accepted = store.report(eid, outcome, worker)
         else:
             accepted = report(failure)
-        if accepted and task.notify:
+        if accepted and (task.notify if notify is None else notify):
             rt.driver.drive(eid)
         return "done" if accepted else "stale"

@@ -17,7 +17,6 @@ from oxify.engine.jsonvalues import json_inputs
 from oxify.engine.options import ExecutionConfig, make_machine
 from oxify.engine.results import ExecutionResult, build_result
 from oxify.engine.state import ExecutionRecord, ExecutionState, ParentLink
-from oxify.engine.validate import ensure_valid
 from oxify.engine.waits import ChildEntry
 from oxify.errors import ExecutionError
 from oxify.model.definition import Definition
@@ -77,9 +76,9 @@ class Producer:
         cfg: ExecutionConfig,
         execution_id: str,
     ) -> ExecutionRecord:
-        workflow = definition.workflow
-        plan = ensure_valid(workflow)
-        record = make_machine(workflow, plan, cfg).new_record(execution_id, inputs)
+        prepared = self.rt.definitions.validated(definition)
+        machine = make_machine(definition.workflow, prepared.plan, cfg, routers=prepared.routers)
+        record = machine.new_record(execution_id, inputs)
         record.workflow_hash = definition.hash
         record.config = cfg.model_dump()
         return record

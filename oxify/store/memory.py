@@ -133,6 +133,8 @@ class MemoryStore:
         """Drive locks: execution id → (token, expiry)."""
         self._dirty: dict[str, float] = {}
         """Dirty marks: execution id → expiry."""
+        self._readers = 0
+        """Threads blocked in :meth:`events` (only then is a wake-up needed)."""
 
     def now(self) -> float:
         return time.time()
@@ -175,7 +177,8 @@ class MemoryStore:
             for seq, e in enumerate(new, start)
         ]
         ex.events.extend(added)
-        self._cond.notify_all()
+        if self._readers:
+            self._cond.notify_all()
         return added
 
     def _expected(self, execution_id: str) -> _Execution:
@@ -258,6 +261,11 @@ class MemoryStore:
             ex.version += 1
             ex.record.absorb(commit.record)
             if commit.reset:
+                # a restart's record holds every node: the nodes it lacks are gone (a
+                # changed definition dropped them), as the Redis store replaces the record
+                nodes = ex.record.nodes.touched
+                for node_id in [n for n in nodes if n not in commit.record.nodes]:
+                    del nodes[node_id]
                 ex.outputs.clear()
                 ex.outcomes.clear()
                 ex.attempts.clear()
@@ -511,7 +519,11 @@ class MemoryStore:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return []
-                self._cond.wait(left)
+                self._readers += 1
+                try:
+                    self._cond.wait(left)
+                finally:
+                    self._readers -= 1
 
     def _flag(self, execution_id: str, name: str, reason: str) -> bool:
         with self._cond:

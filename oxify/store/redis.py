@@ -508,6 +508,8 @@ class RedisStore:
     ) -> list[Event]:
         key = self.key(execution_id, "events")
         if block is None:
+            if after == "$":  # only events appended after this call: none yet
+                return []
             start = "-" if after is None else f"({after}"
             entries = cast(list[Any], self.redis.xrange(key, start, "+", count=count))
         else:

@@ -615,6 +615,13 @@ def test_usage_directory() -> None:
     assert "directory" in one_error_line(oxify_cli("validate", "examples"))
 
 
+def test_usage_worker_needs_a_pool_or_a_queue() -> None:
+    line = one_error_line(oxify_cli("worker"))
+    assert "--pool" in line and "--queue" in line
+    line = one_error_line(oxify_cli("worker", "--pool", "gpu"))
+    assert "unknown pool 'gpu'" in line
+
+
 @pytest.mark.parametrize("bad", ["x", "=3", ""])
 def test_usage_bad_dash_i(bad: str) -> None:
     line = one_error_line(oxify_cli("run", "examples/diamond.json", "-i", bad))

@@ -7,9 +7,8 @@ import time
 import uuid
 from typing import Any
 
-import pytest
-
 from oxify import ExecutionConfig, ExecutionState
+from oxify.engine.loading import load_definition
 from tests.support import END, START, build, custom
 
 
@@ -27,7 +26,7 @@ class _CancelParentFirst:
         return getattr(self.real, name)
 
     def create(self, new: Any, idempotency_key: str | None = None) -> Any:
-        parent = (new.record.get("parent") or {}).get("execution_id")
+        parent = new.parent_id
         if parent:
             self.cancel(parent)
             self.children.append(new.execution_id)
@@ -50,10 +49,8 @@ class _NoStartFor:
             self.real.start(execution_id, delay)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8: a child can outlive its cancelled parent")
 def test_a_child_created_as_its_parent_is_cancelled_ends_cancelled(client):
-    from oxify.coordinator import Coordinator
-    from tests.conftest import test_registry
+    from tests.integration.test_distributed import runtime_on
 
     body = {
         "metadata": {"name": "body"},
@@ -69,12 +66,12 @@ def test_a_child_created_as_its_parent_is_cancelled_ends_cancelled(client):
         "start>sub, sub>end",
     )
     faulty = _CancelParentFirst(client.store, client.cancel)
-    dispatcher = _NoStartFor(client._coordinator.dispatcher)
-    driver = Coordinator(faulty, dispatcher, test_registry())
+    dispatcher = _NoStartFor(client.runtime.dispatcher)
+    driver = runtime_on(client, dispatcher, faulty)
     eid = "parent-" + uuid.uuid4().hex
     dispatcher.skip.add(eid)
-    driver.submit(wf, {}, ExecutionConfig(), execution_id=eid)
-    driver.advance(eid)  # Start runs, the SubWorkflow spawns its child: the race
+    driver.producer.submit(load_definition(wf), {}, ExecutionConfig(), execution_id=eid)
+    driver.driver.advance(eid)  # Start runs, the SubWorkflow spawns its child: the race
     assert len(faulty.children) == 1
     assert client.get(eid).state is ExecutionState.CANCELLED
     child = faulty.children[0]

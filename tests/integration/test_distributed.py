@@ -379,7 +379,7 @@ def test_lost_start_message_and_lost_chord_callback_are_recovered(client, cluste
         )
         eid = client.submit(wf, mode="levels")
         redis_db.delete("oxify.orchestrator")  # the start message is lost
-        reconciler = client._coordinator  # any process may reconcile; here, the test's
+        reconciler = client.runtime.reconciler  # any process may reconcile; here, the test's
         deadline = time.monotonic() + 30
         while client.get(eid).state is not ExecutionState.RUNNING:
             assert time.monotonic() < deadline, "the reconciler never started the execution"
@@ -433,7 +433,7 @@ def test_the_reconciler_drops_ended_and_expired_executions_from_the_index(client
     # one whose execution expired
     redis_db.zadd("oxify:active", {finished: 0, "expired-long-ago": 0})
     with caplog.at_level(logging.WARNING):
-        client._coordinator.reconcile(0.0)
+        client.runtime.reconciler.reconcile(0.0)
     assert redis_db.zscore("oxify:active", finished) is None
     assert redis_db.zscore("oxify:active", "expired-long-ago") is None
     assert not [r for r in caplog.records if r.exc_info], "no traceback for a gone execution"
@@ -447,9 +447,7 @@ class _LosingDispatcher:
         self.real = real
         self.lost: list[str] = []
 
-    def send(
-        self, execution_id: str, workflow_hash: str, tasks: list[Any], level: int | None
-    ) -> None:
+    def send(self, tasks: list[Any], level: int | None) -> None:
         self.lost += [t.node_id for t in tasks]
 
     def start(self, execution_id: str, delay: float = 0.0) -> None:
@@ -459,26 +457,42 @@ class _LosingDispatcher:
         self.real.revoke(execution_id, attempts)
 
 
-def test_attempts_committed_but_never_sent_are_sent_again(client):
-    from oxify.coordinator import Coordinator
+def runtime_on(client: Any, dispatcher: Any, store: Any = None, **options: Any) -> Any:
+    """A runtime of the test process on the cluster's Redis (with the test plugins)."""
+    from oxify.runtime.runtime import Runtime, RuntimeOptions
+    from tests.conftest import test_registry
 
+    return Runtime(
+        store or client.store, dispatcher, test_registry(), options=RuntimeOptions(**options)
+    )
+
+
+def submit_on(runtime: Any, wf: Any, inputs: dict[str, Any], **config: Any) -> str:
+    """Submit through ``runtime``'s producer; the new execution's id."""
+    import uuid
+
+    from oxify.engine.loading import load_definition
+
+    eid = str(uuid.uuid4())
+    config_ = oxify.ExecutionConfig(**config)
+    runtime.producer.submit(load_definition(wf), inputs, config_, execution_id=eid)
+    return eid
+
+
+def test_attempts_committed_but_never_sent_are_sent_again(client):
     wf = build(
         {"start": START, "a": custom("test.count", output="A"), "end": END}, "start>a, a>end"
     )
-    losing = _LosingDispatcher(client._coordinator.dispatcher)
-    from tests.conftest import test_registry
-
-    dying = Coordinator(client.store, losing, test_registry(), dispatch_timeout=0.5)
-    eid, _ = dying.submit(wf, {}, oxify.ExecutionConfig(mode="dataflow"))
-    dying.advance(eid)  # Start runs inline; the commit says "a" was sent; it was not
+    losing = _LosingDispatcher(client.runtime.dispatcher)
+    dying = runtime_on(client, losing, dispatch_timeout=0.5)
+    eid = submit_on(dying, wf, {}, mode="dataflow")
+    dying.driver.advance(eid)  # Start runs inline; the commit says "a" was sent; it was not
     assert losing.lost == ["start", "a"]
-    reconciler = Coordinator(
-        client.store, client._coordinator.dispatcher, test_registry(), dispatch_timeout=0.5
-    )
+    reconciler = runtime_on(client, client.runtime.dispatcher, dispatch_timeout=0.5)
     deadline = time.monotonic() + 30
     while not client.get(eid).state.terminal:
         assert time.monotonic() < deadline
-        reconciler.reconcile(0.2)
+        reconciler.reconciler.reconcile(0.2)
         time.sleep(0.1)
     result = client.get(eid)
     assert result.ok and result.outputs == {"a": "A"}

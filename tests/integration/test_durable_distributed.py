@@ -60,7 +60,7 @@ class _NoChildStore:
         return getattr(self.real, name)
 
     def create(self, new: Any, idempotency_key: str | None = None) -> Any:
-        if new.record.get("parent"):
+        if new.parent_id:
             from oxify.store.redis import StoreUnavailable
 
             self.refused.append(new.execution_id)
@@ -71,10 +71,7 @@ class _NoChildStore:
 def test_a_child_lost_between_commit_and_creation_is_created_by_the_reconciler(client):
     import time
 
-    import oxify
-    from oxify.coordinator import Coordinator
-    from tests.conftest import test_registry
-    from tests.integration.test_distributed import _LosingDispatcher
+    from tests.integration.test_distributed import _LosingDispatcher, runtime_on, submit_on
 
     body = {
         "metadata": {"name": "body"},
@@ -88,16 +85,16 @@ def test_a_child_lost_between_commit_and_creation_is_created_by_the_reconciler(c
     sub = {"type": "SubWorkflow", "config": {"workflow": body, "input_mappings": {"n": "{{x}}"}}}
     wf = build({"start": START, "sub": sub, "end": END}, "start>sub, sub>end")
     faulty = _NoChildStore(client.store)
-    dying = Coordinator(faulty, _LosingDispatcher(client._coordinator.dispatcher), test_registry())
-    eid, _ = dying.submit(wf, {"x": 7}, oxify.ExecutionConfig())
-    dying.advance(eid)  # the step that spawns the child commits; creating the child fails
+    dying = runtime_on(client, _LosingDispatcher(client.runtime.dispatcher), faulty)
+    eid = submit_on(dying, wf, {"x": 7})
+    dying.driver.advance(eid)  # the step that spawns the child commits; creating it fails
     assert len(faulty.refused) == 1
     assert not client.store.exists(faulty.refused[0])
-    reconciler = Coordinator(client.store, client._coordinator.dispatcher, test_registry())
+    reconciler = runtime_on(client, client.runtime.dispatcher)
     deadline = time.monotonic() + 30
     while not client.get(eid).state.terminal:
         assert time.monotonic() < deadline
-        reconciler.reconcile(0.2)
+        reconciler.reconciler.reconcile(0.2)
         time.sleep(0.1)
     result = client.get(eid)
     assert result.ok, result.error

@@ -38,11 +38,11 @@ def pools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c = Cluster(POOLS_URL, log_dir=tmp_path_factory.mktemp("pools"))
     c.start("orchestrator", "orchestrator", "--concurrency", "4", env=_env(""))
     c.start("control", "worker", "--pool", "control", "--concurrency", "4", env=_env(""))
-    for pool, plugin in (("llm", "alpha"), ("retriever", "beta"), ("tool", "gamma")):
-        args = ("worker", "--pool", pool, "--queue", f"acme.{plugin}", "--concurrency", "4")
+    for plugin in ("alpha", "beta", "gamma"):  # private pools: a queue each, no built-in one
+        args = ("worker", "--queue", f"acme.{plugin}", "--concurrency", "4")
         c.start(plugin, *args, env=_env(f"tests.pools.{plugin}"))
     try:
-        c.wait_ready(["orchestrator", "control", "llm", "retriever", "tool"])
+        c.wait_ready(["orchestrator", "control", "acme.alpha", "acme.beta", "acme.gamma"])
         yield c
     finally:
         c.stop()
@@ -91,7 +91,6 @@ def pipeline() -> Any:
     )
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE)
 @pytest.mark.parametrize("mode", ["levels", "dataflow"])
 def test_each_pool_runs_only_its_own_plugin(producer, mode):
     result = producer.wait(producer.submit(pipeline(), {"x": 7}, mode=mode), timeout=60)
@@ -136,7 +135,6 @@ def _until(check: Any, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE)
 @pytest.mark.parametrize("mode", ["levels", "dataflow"])
 def test_pause_and_resume_from_a_producer_without_plugins(producer, mode):
     eid = producer.submit(_two_then_one(), {"x": 1}, mode=mode)
@@ -154,7 +152,6 @@ def test_pause_and_resume_from_a_producer_without_plugins(producer, mode):
     assert result.outputs == {"r": "1+alpha/1+beta+gamma"}
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE)
 def test_cancel_then_resume_from_a_producer_without_plugins(producer):
     eid = producer.submit(_two_then_one(), {"x": 2})
     _wait_started(producer, eid, {"p"})
@@ -167,7 +164,6 @@ def test_cancel_then_resume_from_a_producer_without_plugins(producer):
     assert result.outputs == {"r": "2+alpha/2+beta+gamma"}
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE)
 def test_hooks_run_on_every_process_and_a_raising_hook_fails_nothing(pools):
     from oxify.client import Client
 
@@ -187,7 +183,6 @@ def test_hooks_run_on_every_process_and_a_raising_hook_fails_nothing(pools):
     assert sorted(hooks.seen(pools.url, eid)) == sorted(stored)
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE)
 def test_a_finished_execution_leaves_no_key_behind(producer, pools):
     import redis
 
@@ -202,11 +197,14 @@ def test_a_finished_execution_leaves_no_key_behind(producer, pools):
     assert producer.wait(eid, timeout=30).ok
 
     def leftovers() -> list[str]:
-        keys = [k for k in db.scan_iter("oxify*") if eid in k or k.endswith(key)]
+        keys = [k for k in db.scan_iter("oxify:*") if eid in k or k.endswith(key)]
         keys += [f"oxify:active:{eid}"] if db.zscore("oxify:active", eid) is not None else []
         return keys
 
-    _until(lambda: not leftovers(), timeout=RESULT_TTL + 10)
+    deadline = time.monotonic() + RESULT_TTL + 10
+    while leftovers():
+        assert time.monotonic() < deadline, f"left behind: {leftovers()}"
+        time.sleep(0.1)
     began = time.monotonic()
     again = producer.submit(wf, {"x": 1}, idempotency_key=key)
     assert again != eid  # the key expired with its execution: a new one
