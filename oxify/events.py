@@ -48,7 +48,7 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """One thing that happened in an execution. ``seq`` orders the events of an execution."""
 

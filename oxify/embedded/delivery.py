@@ -32,7 +32,7 @@ KEEP_ENDED = 1000
 """Feeds of ended executions kept (their cursor and callback, for a resume)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Feed:
     cursor: str | None = None
     callback: EventCallback | None = None

@@ -68,6 +68,7 @@ class Engine:
             result_ttl=None,
             cap_children=True,
             keep_final_checkpoint=self.checkpoints is not None,
+            inline_executors=True,
         )
         self.runtime = Runtime(
             self.store,

@@ -30,7 +30,7 @@ from oxify.nodes.base import NodeContext
 from oxify.nodes.registry import ExecutorSpec
 from oxify.runtime.dispatch import NodeTask
 from oxify.runtime.hooks import Hooks, call_executor
-from oxify.runtime.node_runner import Watched
+from oxify.runtime.node_runner import Claimed, Watched
 
 if TYPE_CHECKING:
     from oxify.runtime.runtime import Runtime
@@ -88,7 +88,7 @@ class Timers:
         self._heap: list[tuple[float, int, Job]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
-        self._cancelled: set[int] = set()
+        self._pending: set[int] = set()
         self._thread: threading.Thread | None = None
 
     def at(self, delay: float, job: Job) -> int:
@@ -96,6 +96,7 @@ class Timers:
         handle = next(self._seq)
         with self._cond:
             heapq.heappush(self._heap, (time.monotonic() + delay, handle, job))
+            self._pending.add(handle)
             self._cond.notify()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="oxify-timers", daemon=True)
@@ -104,7 +105,7 @@ class Timers:
 
     def cancel(self, handle: int) -> None:
         with self._cond:
-            self._cancelled.add(handle)
+            self._pending.discard(handle)
 
     def _loop(self) -> None:
         while True:
@@ -117,13 +118,13 @@ class Timers:
                     self._cond.wait(left)
                     continue
                 heapq.heappop(self._heap)
-                if handle in self._cancelled:
-                    self._cancelled.discard(handle)
+                if handle not in self._pending:  # cancelled
                     continue
+                self._pending.discard(handle)
             self._pool.run(job)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Lane:
     """One execution's attempts: how many may run at once, how many do, who waits."""
 
@@ -132,7 +133,7 @@ class _Lane:
     waiting: deque[NodeTask] = field(default_factory=deque)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Attempt:
     """An attempt on a pool thread (its context, once its executor runs)."""
 
@@ -149,36 +150,61 @@ class ThreadDispatcher:
     def __init__(self, name: str = "oxify") -> None:
         self.pool = Pool(name)
         self.timers = Timers(self.pool)
-        self._rt: Runtime | None = None
         self._lock = threading.Lock()
         self._lanes: dict[str, _Lane] = {}
         self._attempts: dict[tuple[str, str, int], _Attempt] = {}
         self._revoked: set[tuple[str, str, int]] = set()
         self._local = threading.local()
+        self._inline_flags: dict[str, dict[str, bool]] = {}
+        """Definition hash → node → whether its executor is registered ``inline``."""
+        self.rt: Runtime
 
     def bind(self, runtime: Runtime) -> None:
         """The runtime whose driver and node runner this dispatcher runs."""
-        self._rt = runtime
-
-    @property
-    def rt(self) -> Runtime:
-        assert self._rt is not None, "ThreadDispatcher.bind() was not called"
-        return self._rt
+        self.rt = runtime
 
     # -- Dispatcher -------------------------------------------------------------------------
     def send(self, tasks: Sequence[NodeTask], level: int | None) -> None:
         for task in tasks:
             if task.delay > 0:
-                self.timers.at(task.delay, functools.partial(self._admit, task))
+                self.timers.at(task.delay, self._job(functools.partial(self._admit, task)))
             else:
                 self._admit(task)
 
     def start(self, execution_id: str, delay: float = 0.0) -> None:
-        job = lambda: self.rt.driver.drive(execution_id)  # noqa: E731
+        job = self._job(functools.partial(self.rt.driver.drive, execution_id))
         if delay > 0:
             self.timers.at(delay, job)
         else:
             self.pool.run(job)
+
+    def _job(self, work: Job) -> Job:
+        """A pool job: ``work``, then the attempts it left for this thread to run next
+        (a thread that would go idle runs the next attempt itself: no hand-off)."""
+
+        def job() -> None:
+            local = self._local
+            local.in_job, local.next = True, None
+            try:
+                work()
+            finally:
+                try:
+                    while (task := local.next) is not None:
+                        local.next = None
+                        self._run(task, counted=True)
+                finally:
+                    local.in_job = False
+
+        return job
+
+    def _launch(self, task: NodeTask) -> None:
+        """Run an admitted attempt (its lane slot taken): next on this pool thread when it
+        has nothing else to do, else on another thread."""
+        local = self._local
+        if getattr(local, "in_job", False) and getattr(local, "next", None) is None:
+            local.next = task
+        else:
+            self.pool.run(self._job(functools.partial(self._run, task, counted=True)))
 
     def revoke(self, execution_id: str, attempts: Sequence[tuple[str, int]]) -> None:
         with self._lock:
@@ -202,7 +228,7 @@ class ThreadDispatcher:
         lane = self._lanes.get(execution_id)
         if lane is None:
             config = self.rt.store.load(execution_id).record.config
-            lane = self._lanes[execution_id] = _Lane(int(config["max_concurrent_nodes"]))
+            lane = self._lanes[execution_id] = _Lane(config.max_concurrent_nodes)
         return lane
 
     def _admit(self, task: NodeTask) -> None:
@@ -215,17 +241,25 @@ class ThreadDispatcher:
                 lane.waiting.append(task)
                 return
             lane.running += 1
-        self.pool.run(lambda: self._run(task, counted=True))
+        self._launch(task)
 
     def _is_inline(self, task: NodeTask) -> bool:
         """A cheap executor (registered ``inline``) runs on the thread that sends it and
         does not count against the lane."""
-        rt = self.rt
-        workflow = rt.definitions.get(task.execution_id, task.workflow_hash).definition.workflow
-        try:
-            return rt.registry.resolve(workflow.nodes_by_id[task.node_id]).inline
-        except Exception:
-            return False  # the runner reports a missing executor
+        known = self._inline_flags.get(task.workflow_hash)
+        if known is None:
+            rt = self.rt
+            workflow = rt.definitions.get(task.execution_id, task.workflow_hash).definition.workflow
+            known = {}
+            for node in workflow.nodes:
+                try:
+                    known[node.id] = rt.registry.resolve(node).inline
+                except Exception:
+                    known[node.id] = False  # the runner reports a missing executor
+            if len(self._inline_flags) > 100:
+                self._inline_flags.clear()
+            self._inline_flags[task.workflow_hash] = known
+        return known[task.node_id]
 
     def _inline(self, task: NodeTask) -> None:
         """Run on this thread; attempts sent meanwhile (by the drive this one triggers) wait
@@ -273,46 +307,40 @@ class ThreadDispatcher:
                 return
             lane.running += 1
             task = lane.waiting.popleft()
-        self.pool.run(lambda: self._run(task, counted=True))
+        self._launch(task)
 
     # -- Supervision ------------------------------------------------------------------------
     def run(
-        self,
-        task: NodeTask,
-        spec: ExecutorSpec,
-        ctx: NodeContext,
-        hooks: Hooks,
-        limit: float | None,
-        keepalive: Callable[[], bool],
-        on_timeout: Callable[[], None],
+        self, attempt: Claimed, spec: ExecutorSpec, ctx: NodeContext, hooks: Hooks
     ) -> tuple[Watched, Any, BaseException | None]:
         """Run the executor here; a timer watches its time limit."""
-        attempt: _Attempt | None = getattr(self._local, "attempt", None)
+        mine: _Attempt | None = getattr(self._local, "attempt", None)
+        if mine is not None:
+            # each side writes before it reads the other's field: a revoke that comes now
+            # either sees the context or is seen here (no lock needed under the GIL)
+            mine.ctx = ctx
+            if mine.cancelled:
+                ctx.cancel_event.set()
+        if attempt.limit is None:
+            output, error = call_executor(spec.executor, ctx, hooks)
+            return "done", output, error
         lock = threading.Lock()
         fired: list[bool] = []
-        if attempt is not None:
-            with self._lock:
-                attempt.ctx = ctx
-                if attempt.cancelled:
-                    ctx.cancel_event.set()
-        handle = None
-        if limit is not None:
 
-            def expire() -> None:
-                with lock:
-                    if fired:  # finished already
-                        return
-                    fired.append(True)
-                ctx.cancel_event.set()
-                if attempt is not None:
-                    self._release(attempt)  # abandoned: it no longer counts
-                on_timeout()
+        def expire() -> None:
+            with lock:
+                if fired:  # finished already
+                    return
+                fired.append(True)
+            ctx.cancel_event.set()
+            if mine is not None:
+                self._release(mine)  # abandoned: it no longer counts
+            attempt.time_out()
 
-            handle = self.timers.at(limit, expire)
+        handle = self.timers.at(attempt.limit, expire)
         output, error = call_executor(spec.executor, ctx, hooks)
         with lock:
             timed_out = bool(fired)
             fired.append(False)
-        if handle is not None:
-            self.timers.cancel(handle)
+        self.timers.cancel(handle)
         return ("fenced" if timed_out else "done"), output, error

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from oxify.engine.state import ExecutionRecord
@@ -55,3 +56,9 @@ def progress(record: ExecutionRecord | Mapping[str, Any]) -> tuple[int, int]:
     else:
         finished, remaining = int(record["finished_count"]), record["level_remaining"]
     return finished, sum(1 for n in remaining if n == 0)
+
+
+@lru_cache(maxsize=64)
+def checkpoint_policy(frequency: str) -> CheckpointPolicy:
+    """:meth:`CheckpointPolicy.parse`, once per frequency."""
+    return CheckpointPolicy.parse(frequency)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from oxify.engine.options import ExecutionConfig
 from oxify.engine.plan import Plan
 from oxify.engine.state import (
     ExecutionRecord,
@@ -43,7 +44,7 @@ JITTER = 0.1
 
 
 # -- actions ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunNode:
     """Run attempt ``attempt`` (1-based) of a node, ``delay`` seconds from now."""
 
@@ -52,7 +53,7 @@ class RunNode:
     delay: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeRetrying:
     """A failed attempt will be retried (a ``RunNode`` with the delay follows)."""
 
@@ -62,7 +63,7 @@ class NodeRetrying:
     error: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeFinished:
     """A node reached a terminal state (succeeded, failed, skipped)."""
 
@@ -70,38 +71,38 @@ class NodeFinished:
     state: NodeState
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LevelStarted:
     level: int
     node_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LevelCompleted:
     level: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CancelNodes:
     """Stop these queued or running nodes; their results will be ignored."""
 
     node_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExecutionFinished:
     state: ExecutionState
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExecutionPaused:
     """No new node starts until the execution is resumed (running ones finish)."""
 
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExecutionResumed:
     """A paused execution goes on: queued nodes may start again."""
 
@@ -119,7 +120,7 @@ Action = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeFailure:
     """How an attempt failed: the message, whether retrying may help, whether it timed out."""
 
@@ -475,7 +476,7 @@ class Machine:
             rec.state = st
             rec.finished_at = now
             record.finished_count += 1
-            record.level_remaining[self.plan.level_of[nid]] -= 1
+            record.level_done(self.plan.level_of[nid])
             actions.append(NodeFinished(nid, st))
             if self.mode != "dataflow":
                 continue  # levels mode opens whole levels: no per-node counters to keep
@@ -560,7 +561,7 @@ class Machine:
         ):
             return False
         failed = next(
-            (p for p in self.plan.preds[node_id] if record.nodes[p].state is NodeState.FAILED),
+            (p for p in self.plan.preds[node_id] if record.nodes.peek(p).state is NodeState.FAILED),
             None,
         )
         label = self.workflow.nodes_by_id[node_id].label
@@ -576,7 +577,7 @@ class Machine:
         active = False
         pruned = False
         for p in preds:
-            rec = record.nodes[p]
+            rec = record.nodes.peek(p)
             if rec.state is NodeState.FAILED and self.on_upstream_failure == (
                 "execute_with_defaults"
             ):
@@ -602,3 +603,24 @@ class Machine:
         record.finished_at = now
         actions.append(ExecutionFinished(ExecutionState.COMPLETED, None))
         return actions
+
+
+def make_machine(
+    workflow: Workflow,
+    plan: Plan,
+    config: ExecutionConfig,
+    rng: random.Random | None = None,
+    *,
+    routers: frozenset[str] | None = None,
+) -> Machine:
+    """The state machine for an execution of ``workflow`` run with ``config`` (``routers``:
+    the workflow's IfElse and Switch nodes, when the caller knows them already)."""
+    return Machine(
+        workflow,
+        plan,
+        mode=config.mode,
+        continue_on_error=config.continue_on_error,
+        on_upstream_failure=config.on_upstream_failure,
+        rng=rng,
+        routers=routers,
+    )

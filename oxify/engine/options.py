@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import random
 import re
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from oxify.engine.machine import Machine
-from oxify.engine.plan import Plan
 from oxify.errors import ConfigError
-
-if TYPE_CHECKING:
-    from oxify.model.workflow import Workflow
 
 _CHECKPOINT = re.compile(r"^(never|every_level|every_n_levels:[1-9]\d*|every_n_nodes:[1-9]\d*)$")
 
@@ -79,24 +73,3 @@ class ExecutionConfig(BaseModel):
                 for err in e.errors()
             )
             raise ConfigError(f"invalid execution config: {problems}") from None
-
-
-def make_machine(
-    workflow: Workflow,
-    plan: Plan,
-    config: ExecutionConfig,
-    rng: random.Random | None = None,
-    *,
-    routers: frozenset[str] | None = None,
-) -> Machine:
-    """The state machine for an execution of ``workflow`` run with ``config`` (``routers``:
-    the workflow's IfElse and Switch nodes, when the caller knows them already)."""
-    return Machine(
-        workflow,
-        plan,
-        mode=config.mode,
-        continue_on_error=config.continue_on_error,
-        on_upstream_failure=config.on_upstream_failure,
-        rng=rng,
-        routers=routers,
-    )

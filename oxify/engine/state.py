@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from oxify.engine.options import ExecutionConfig
 from oxify.engine.waits import Wait
 
 
@@ -68,7 +69,7 @@ class SkipReason(StrEnum):
     """The node timed out and its ``timeout_action`` is ``Skip``."""
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeRecord:
     """What happened to one node. Times are seconds since the epoch.
 
@@ -202,6 +203,13 @@ class NodeTable(MutableMapping[str, NodeRecord]):
     def __contains__(self, node_id: object) -> bool:
         return node_id in self._base
 
+    def peek(self, node_id: str) -> NodeRecord:
+        """A node's record to read, not to change (not copied when the base holds records)."""
+        rec = self.touched.get(node_id)
+        if rec is not None:
+            return rec
+        return self._base[node_id] if self._load is None else self[node_id]
+
     def raw(self, node_id: str) -> Any:
         """A node's plain data without copying it (for writing back untouched nodes)."""
         rec = self.touched.get(node_id)
@@ -210,7 +218,7 @@ class NodeTable(MutableMapping[str, NodeRecord]):
         return rec.to_dict() if rec is not None else self._base[node_id]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParentLink:
     """For a child execution: the composite node (of its parent) that started it."""
 
@@ -241,15 +249,16 @@ class ParentLink:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class ExecutionRecord:
     """The whole state of one execution, but its outputs.
 
     ``level_remaining`` (per level, the nodes not yet finished) and each node's
     ``pending`` are counters the machine keeps so that an event costs time proportional to
-    the nodes it touches. ``config`` is the execution's options as plain data (see
-    :class:`oxify.engine.options.ExecutionConfig`); ``restart`` (set by a resume or a
-    replay, cleared by the step that acts on it) lists the nodes to run again.
+    the nodes it touches. ``level_remaining`` changes through :meth:`level_done` only: a
+    snapshot shares the store's list until its first change (then copies it). ``config``
+    is the execution's options; ``restart`` (set by a resume or a replay, cleared by the
+    step that acts on it) lists the nodes to run again.
     """
 
     execution_id: str
@@ -269,8 +278,18 @@ class ExecutionRecord:
     parent: ParentLink | None = None
     depth: int = 0
     """0 for a top-level execution, parent's depth + 1 for a child."""
-    config: dict[str, Any] = field(default_factory=dict)
+    config: ExecutionConfig = field(default_factory=ExecutionConfig)
     restart: list[str] | None = None
+    own_levels: bool = field(default=True, repr=False, compare=False)
+    """Whether ``level_remaining`` is this record's own list (a snapshot shares the store's
+    until it changes it: :meth:`level_done` copies it first)."""
+
+    def level_done(self, level: int) -> None:
+        """One more node of ``level`` finished."""
+        if not self.own_levels:
+            self.level_remaining = list(self.level_remaining)
+            self.own_levels = True
+        self.level_remaining[level] -= 1
 
     def snapshot(self) -> ExecutionRecord:
         """A copy whose nodes are copied when read, of a record that holds every node
@@ -282,7 +301,7 @@ class ExecutionRecord:
             self.mode,
             self.inputs,
             NodeTable(self.nodes.touched),
-            list(self.level_remaining),
+            self.level_remaining,
             self.state,
             self.current_level,
             self.finished_count,
@@ -294,6 +313,7 @@ class ExecutionRecord:
             self.depth,
             self.config,
             None if self.restart is None else list(self.restart),
+            own_levels=False,
         )
 
     def absorb(self, changed: ExecutionRecord) -> None:
@@ -307,7 +327,8 @@ class ExecutionRecord:
         self.finished_at = changed.finished_at
         self.error = changed.error
         self.failed_nodes = list(changed.failed_nodes)
-        self.level_remaining = list(changed.level_remaining)
+        self.level_remaining = changed.level_remaining
+        changed.own_levels = False  # shared with this record now
         self.config = changed.config
         self.restart = None if changed.restart is None else list(changed.restart)
         self.nodes.touched.update(changed.nodes.touched)
@@ -329,7 +350,7 @@ class ExecutionRecord:
             "parent": self.parent.to_dict() if self.parent is not None else None,
             "depth": self.depth,
             "level_remaining": list(self.level_remaining),
-            "config": self.config,
+            "config": self.config.model_dump(),
             "restart": self.restart,
         }
 
@@ -364,6 +385,6 @@ class ExecutionRecord:
             failed_nodes=list(data.get("failed_nodes", [])),
             parent=ParentLink.from_dict(parent) if parent else None,
             depth=data.get("depth", 0),
-            config=dict(data.get("config", {})),
+            config=ExecutionConfig.model_construct(**data.get("config", {})),
             restart=data.get("restart"),
         )

@@ -28,7 +28,7 @@ FINISHED: frozenset[str] = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChildEntry:
     """One child execution of a wait: its id, the sub-workflow it runs (a reference, see
     :mod:`oxify.model.definition`), its inputs, and how it is doing."""
@@ -65,7 +65,7 @@ class ChildEntry:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class Wait:
     """A composite node's wait for its children, kept in its node record."""
 

@@ -22,6 +22,40 @@ class Routed:
     routes: tuple[str, ...]
 
 
+class CancelSignal:
+    """Set when an attempt must stop (the execution was cancelled, the attempt timed out
+    or was fenced off). ``wait(timeout)`` blocks until it is set or the timeout passes.
+
+    The same methods as :class:`threading.Event`, cheaper to make: most attempts never
+    wait on it, so the event behind ``wait`` is made only when somebody does."""
+
+    __slots__ = ("_event", "_lock", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: threading.Event | None = None
+        self._lock = threading.Lock()
+
+    def set(self) -> None:
+        with self._lock:
+            self._set = True
+            event = self._event
+        if event is not None:
+            event.set()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with self._lock:
+            if self._set:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
+
+
 @dataclass
 class NodeContext:
     """Everything one attempt of one node may use.
@@ -43,7 +77,7 @@ class NodeContext:
     deadline: float | None = None
     depth: int = 0
     """How deep this execution is nested (0: top level; a child is its parent's + 1)."""
-    cancel_event: threading.Event = field(default_factory=threading.Event)
+    cancel_event: CancelSignal = field(default_factory=CancelSignal)
     _scope: Scope | None = field(default=None, init=False, repr=False)
 
     @property

@@ -26,7 +26,7 @@ class Placement(StrEnum):
     POOL = "pool"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KindFacts:
     pool: str
     """The worker pool of the kind (``oxify.<pool>`` is its queue)."""

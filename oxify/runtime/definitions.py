@@ -12,11 +12,11 @@ from oxify.engine.plan import Plan, build_plan
 from oxify.engine.scope import index_names
 from oxify.engine.validate import ensure_valid
 from oxify.model.definition import Definition
-from oxify.nodes.kinds import Placement, placement
+from oxify.nodes.kinds import Placement, placement, queue_for
 from oxify.store.base import StateStore
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Prepared:
     """A definition with what running it needs: its plan and its name index."""
 
@@ -28,6 +28,8 @@ class Prepared:
     """The nodes the driver runs itself (Start, End, IfElse, Switch, composites)."""
     composites: tuple[str, ...]
     """The composite nodes (Loop, TryCatch, SubWorkflow, Parallel)."""
+    routes: dict[str, tuple[str, str, str]]
+    """Pool node → (its queue, name, kind): what its task messages carry."""
 
 
 class Definitions:
@@ -92,6 +94,11 @@ class Definitions:
                 routers_of(workflow),
                 tuple(n for n in plan.order if where[n] is not Placement.POOL),
                 tuple(n for n in plan.order if where[n] is Placement.COMPOSITE),
+                {
+                    n: (queue_for(workflow, n), nodes[n].name, nodes[n].kind_name)
+                    for n in plan.order
+                    if where[n] is Placement.POOL
+                },
             )
         with self._lock:
             self._entries[key] = entry

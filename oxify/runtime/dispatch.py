@@ -16,7 +16,7 @@ log = logging.getLogger("oxify")
 ORCHESTRATOR_QUEUE = "oxify.orchestrator"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeTask:
     """One node attempt to run on a worker pool (the message carries ids only)."""
 

@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from oxify.engine.checkpoints import CheckpointPolicy, progress
+from oxify.engine.checkpoints import CheckpointPolicy, checkpoint_policy, progress
 from oxify.engine.describe import describe, node_started
 from oxify.engine.machine import (
     Action,
@@ -36,14 +36,16 @@ from oxify.engine.machine import (
     NodeFailure,
     NodeFinished,
     RunNode,
+    make_machine,
 )
-from oxify.engine.options import ExecutionConfig, make_machine
+from oxify.engine.options import ExecutionConfig
 from oxify.engine.state import ExecutionRecord, ExecutionState, NodeState
 from oxify.engine.waits import ChildEntry
 from oxify.errors import ExecutionError
 from oxify.events import Event
+from oxify.model.workflow import Workflow
 from oxify.nodes.attempt import failure_of, settle
-from oxify.nodes.kinds import Placement, placement, queue_for
+from oxify.nodes.kinds import Placement, placement
 from oxify.runtime import composites
 from oxify.runtime.context import node_context
 from oxify.runtime.definitions import Prepared
@@ -75,7 +77,7 @@ _RNG = random.Random()
 _TOKENS = itertools.count()
 
 
-@dataclass
+@dataclass(slots=True)
 class Effects:
     """What a committed step leaves to do, in this order: publish its events, send node
     tasks (a level as one chord), revoke, signal and create child executions, schedule a
@@ -97,7 +99,7 @@ class Effects:
         self.wake = delay if self.wake is None else min(self.wake, delay)
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     """One step's working state: the snapshot, its record (changed in place), the commit
     and the effects it builds up."""
@@ -114,21 +116,22 @@ class Step:
     """Outputs decided in this step and not yet in the store (inline nodes read them)."""
     changed: bool = False
     """The record changed without a machine action (a composite's wait moved on)."""
+    record: ExecutionRecord = field(init=False)
+    """The snapshot's record, changed in place by the step (the commit's record)."""
+    workflow: Workflow = field(init=False)
     resend: list[NodeTask] = field(default_factory=list)
     """Attempts to send again, committed already (held while paused, lost messages)."""
     needs_commit: bool = True
     """False when the step only re-sends attempts (nothing to record)."""
+    clock: float = field(default_factory=time.time)
+    """When the step ran (this process's clock): the time of the events it emits."""
 
-    @property
-    def record(self) -> ExecutionRecord:
-        return self.commit.record
-
-    @property
-    def workflow(self) -> Any:
-        return self.prepared.definition.workflow
+    def __post_init__(self) -> None:
+        self.record = self.commit.record
+        self.workflow = self.prepared.definition.workflow
 
     def event(self, type_: str, **data: Any) -> None:
-        self.commit.events.append(NewEvent(type_, data, time.time()))
+        self.commit.events.append(NewEvent(type_, data, self.clock))
 
 
 class Repairs(Protocol):
@@ -150,6 +153,8 @@ class Driver:
 
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        self._machines: dict[tuple[str, int], tuple[ExecutionConfig, Machine]] = {}
+        self._here: dict[str, dict[str, None]] = {}
 
     # -- entry points -----------------------------------------------------------------------
     def drive(self, execution_id: str) -> None:
@@ -190,22 +195,57 @@ class Driver:
             f"execution {execution_id}: gave up after {MAX_CONFLICTS} conflicting updates"
         )
 
+    def here(self, prepared: Prepared) -> dict[str, None]:
+        """The nodes the driver runs itself, in plan order: Start, End, IfElse, Switch and
+        the composites, and (with ``inline_executors``) pool nodes whose executor this
+        process registered ``inline`` (a dict: ordered, and quick to test)."""
+        known = self._here.get(prepared.definition.hash)
+        if known is not None:
+            return known
+        here = set(prepared.local)
+        if self.rt.options.inline_executors:
+            nodes = prepared.definition.workflow.nodes_by_id
+            for node_id in prepared.routes:
+                try:
+                    if self.rt.registry.resolve(nodes[node_id]).inline:
+                        here.add(node_id)
+                except Exception:
+                    continue  # the node runner reports a missing executor
+        known = dict.fromkeys(n for n in prepared.plan.order if n in here)
+        if len(self._here) > 1000:
+            self._here.clear()
+        self._here[prepared.definition.hash] = known
+        return known
+
+    def _machine(self, prepared: Prepared, cfg: ExecutionConfig, seed: int | None) -> Machine:
+        """The machine of an execution: without a seed, one per definition and options (it
+        keeps no state of its own), built once."""
+        if seed is not None:
+            rng = random.Random(seed)
+            return make_machine(
+                prepared.definition.workflow, prepared.plan, cfg, rng, routers=prepared.routers
+            )
+        key = (prepared.definition.hash, id(cfg))  # the entry keeps cfg: its id is not reused
+        entry = self._machines.get(key)
+        if entry is not None and entry[0] is cfg:
+            return entry[1]
+        if len(self._machines) > 1000:
+            self._machines.clear()
+        workflow = prepared.definition.workflow
+        machine = make_machine(workflow, prepared.plan, cfg, _RNG, routers=prepared.routers)
+        self._machines[key] = (cfg, machine)
+        return machine
+
     # -- one step ---------------------------------------------------------------------------
     def step(self, execution_id: str, snap: Snapshot, repairs: Repairs | None) -> Step | None:
         """What the execution does now, from ``snap`` (None if nothing can happen)."""
         record = snap.record
         prepared = self.rt.definitions.get(execution_id, snap.workflow_hash)
-        cfg = ExecutionConfig.model_construct(**record.config)  # validated at submit
+        cfg = record.config
         seed = None if cfg.seed is None else hash((cfg.seed, snap.version))
-        machine = make_machine(
-            prepared.definition.workflow,
-            prepared.plan,
-            cfg,
-            _RNG if seed is None else random.Random(seed),
-            routers=prepared.routers,
-        )
+        machine = self._machine(prepared, cfg, seed)
         st = Step(execution_id, snap, prepared, cfg, machine, Commit(record), snap.now)
-        policy = CheckpointPolicy.parse(cfg.checkpoint_frequency)
+        policy = checkpoint_policy(cfg.checkpoint_frequency)
         before = progress(record) if policy.enabled else (0, 0)
         actions: list[Action] = []
         if record.state is ExecutionState.PENDING:
@@ -220,7 +260,10 @@ class Driver:
             limit = f" after {cfg.timeout:g} s" if cfg.timeout else ""
             actions += machine.fail(record, f"execution timed out{limit}", st.now)
         consumed: set[str] = set()
-        for outcome in sorted(snap.outcomes, key=lambda o: o.finished_at or 0.0):
+        outcomes = snap.outcomes
+        if len(outcomes) > 1:
+            outcomes = sorted(outcomes, key=lambda o: o.finished_at or 0.0)
+        for outcome in outcomes:
             st.commit.consumed.append((outcome.node_id, outcome.attempt))
             consumed.add(outcome.node_id)
             if outcome.node_id in record.nodes:
@@ -283,7 +326,8 @@ class Driver:
         record = st.record
         if record.state is not ExecutionState.RUNNING:
             return []
-        local = [n for n in st.prepared.local if record.nodes[n].state is NodeState.QUEUED]
+        here = self.here(st.prepared)
+        local = [n for n in here if record.nodes.peek(n).state is NodeState.QUEUED]
         if not local:
             return []
         dispatched = self.rt.store.dispatched(st.execution_id)
@@ -305,7 +349,12 @@ class Driver:
             if isinstance(action, RunNode):
                 pending.extend(self._run_node(st, action))
                 continue
-            if isinstance(action, CancelNodes):
+            if isinstance(action, NodeFinished):
+                rec = record.nodes[action.node_id]
+                if rec.has_output:
+                    st.commit.outputs[action.node_id] = rec.output
+                    st.overlay.setdefault(action.node_id, rec.output)
+            elif isinstance(action, CancelNodes):
                 st.effects.revoke += [(n, record.nodes[n].attempts) for n in action.node_ids]
                 for n in action.node_ids:
                     wait = record.nodes[n].wait
@@ -316,11 +365,6 @@ class Driver:
             elif isinstance(action, ExecutionResumed):
                 st.effects.resume_children += composites.running_children(st)
                 st.resend += self._held(st)
-            elif isinstance(action, NodeFinished):
-                rec = record.nodes[action.node_id]
-                if rec.has_output:
-                    st.commit.outputs[action.node_id] = rec.output
-                    st.overlay.setdefault(action.node_id, rec.output)
             for type_, data in describe(action, record, workflow, plan):
                 st.event(type_, **data)
         for level, tasks in list(st.effects.chords.items()):
@@ -333,7 +377,7 @@ class Driver:
         node_id, attempt, delay = action.node_id, action.attempt, action.delay
         node = st.workflow.nodes_by_id[node_id]
         where = placement(node)
-        local = where is not Placement.POOL
+        local = node_id in self.here(st.prepared)
         if record.state is ExecutionState.PAUSED or (local and delay > 0):
             # held (sent or run when the execution is resumed), or a retry of a node the
             # driver runs itself, due later: a wake-up comes back for it
@@ -343,7 +387,7 @@ class Driver:
             return []
         if where is Placement.COMPOSITE:
             return composites.begin(self.rt, st, action)
-        if where is Placement.DRIVER:
+        if local:  # Start, End, IfElse, Switch, and inline executors where allowed
             return self._inline(st, action)
         st.commit.dispatched[node_id] = Dispatched(attempt, now + delay)
         in_chord = st.config.mode == "levels" and delay <= 0
@@ -358,15 +402,15 @@ class Driver:
         self, st: Step, node_id: str, attempt: int, delay: float = 0.0, notify: bool = True
     ) -> NodeTask:
         """The message of an attempt of a pool node."""
-        node = st.workflow.nodes_by_id[node_id]
+        queue, name, kind = st.prepared.routes[node_id]
         return NodeTask(
             st.execution_id,
             node_id,
             attempt,
             st.snapshot.workflow_hash,
-            queue_for(st.workflow, node_id),
-            node.name,
-            node.kind_name,
+            queue,
+            name,
+            kind,
             delay,
             notify,
         )
@@ -403,11 +447,11 @@ class Driver:
     def _held(self, st: Step) -> list[NodeTask]:
         """The queued attempts a resumed (unpaused) execution sends to the pools: those held
         while it was paused (the driver's own nodes held then are run by the next step)."""
-        nodes = st.workflow.nodes_by_id
+        here = self.here(st.prepared)
         queued = [
             (n, r.attempts)
             for n, r in st.record.nodes.items()
-            if r.state is NodeState.QUEUED and placement(nodes[n]) is Placement.POOL
+            if r.state is NodeState.QUEUED and n not in here
         ]
         if not queued:
             return []

@@ -25,14 +25,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from oxify import events as ev
 from oxify.engine.describe import workflow_started
 from oxify.engine.jsonvalues import json_inputs
-from oxify.engine.machine import Machine
-from oxify.engine.options import ExecutionConfig, make_machine
+from oxify.engine.machine import Machine, make_machine
+from oxify.engine.options import ExecutionConfig
 from oxify.engine.state import ExecutionRecord, ExecutionState, NodeRecord, NodeTable
 from oxify.engine.validate import ensure_valid
 from oxify.errors import ExecutionError
@@ -126,12 +126,10 @@ def rebuild(
 def _with(
     record: ExecutionRecord, execution_id: str, nodes: dict[str, NodeRecord]
 ) -> ExecutionRecord:
-    return ExecutionRecord(
-        **{**record.__dict__, "execution_id": execution_id, "nodes": NodeTable.of(nodes)}
-    )
+    return replace(record, execution_id=execution_id, nodes=NodeTable.of(nodes))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Restart:
     """What a resume or a replay starts from."""
 
@@ -175,7 +173,7 @@ def _restart(
         saved, outputs, cp_id = cp.record, store.checkpoint_outputs(execution_id, cp), cp.id
     else:
         saved, outputs = snap.record.to_dict(), store.outputs(execution_id)
-    cfg = ExecutionConfig(**snap.record.config)
+    cfg = snap.record.config
     machine = make_machine(target.workflow, rt.definitions.remember(target).plan, cfg)
     resumed = new_id == execution_id
     latest = snap.record if resumed else None

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from oxify.engine.describe import node_started
 from oxify.engine.machine import NodeFailure
+from oxify.model.workflow import Workflow
 from oxify.nodes.attempt import failure_of, node_timeout, settle, timeout_failure
 from oxify.nodes.base import NodeContext
 from oxify.nodes.registry import ExecutorSpec
@@ -40,19 +41,58 @@ class Supervision(Protocol):
     """Runs an executor and watches it."""
 
     def run(
-        self,
-        task: NodeTask,
-        spec: ExecutorSpec,
-        ctx: NodeContext,
-        hooks: Hooks,
-        limit: float | None,
-        keepalive: Callable[[], bool],
-        on_timeout: Callable[[], None],
+        self, attempt: Claimed, spec: ExecutorSpec, ctx: NodeContext, hooks: Hooks
     ) -> tuple[Watched, Any, BaseException | None]:
-        """Run ``spec``'s executor for ``ctx``; ``keepalive()`` renews the lease (False:
-        fenced off); ``on_timeout()`` reports the time limit's failure (for supervisions
-        that watch from another thread, which then return ``fenced``)."""
+        """Run ``spec``'s executor for ``ctx``. ``attempt.renew()`` keeps the lease (False:
+        fenced off); ``attempt.time_out()`` reports that the time limit passed (for
+        supervisions that watch from another thread, which then return ``fenced``)."""
         ...
+
+
+@dataclass(slots=True)
+class Claimed:
+    """An attempt this worker holds: what its supervision and its report need."""
+
+    runner: NodeRunner
+    task: NodeTask
+    workflow: Workflow
+    worker: str
+    started: float
+    limit: float | None
+    """The attempt's time limit in seconds (None: none)."""
+
+    def renew(self) -> bool:
+        """Extend the lease; False when this worker is fenced off."""
+        rt, t = self.runner.rt, self.task
+        return rt.store.renew(t.execution_id, t.node_id, t.attempt, self.worker, rt.options.lease)
+
+    def report(self, outcome: Outcome) -> bool:
+        return self.runner.rt.store.report(self.task.execution_id, outcome, self.worker)
+
+    def fail(self, failure: NodeFailure) -> bool:
+        """Report a failed attempt; whether the store took it."""
+        t = self.task
+        return self.report(
+            Outcome(
+                t.node_id,
+                t.attempt,
+                False,
+                error=failure.message,
+                retryable=failure.retryable,
+                timed_out=failure.timed_out,
+                started_at=self.started,
+                finished_at=time.time(),
+            )
+        )
+
+    def timeout_failure(self) -> NodeFailure:
+        assert self.limit is not None
+        return timeout_failure(self.workflow, self.task.node_id, self.limit)
+
+    def time_out(self) -> None:
+        """The time limit passed (seen from another thread): report it, drive on."""
+        if self.fail(self.timeout_failure()):
+            self.runner.rt.driver.drive(self.task.execution_id)
 
 
 class ThreadSupervision:
@@ -64,14 +104,7 @@ class ThreadSupervision:
         self.lease = lease
 
     def run(
-        self,
-        task: NodeTask,
-        spec: ExecutorSpec,
-        ctx: NodeContext,
-        hooks: Hooks,
-        limit: float | None,
-        keepalive: Callable[[], bool],
-        on_timeout: Callable[[], None],
+        self, attempt: Claimed, spec: ExecutorSpec, ctx: NodeContext, hooks: Hooks
     ) -> tuple[Watched, Any, BaseException | None]:
         result: list[Any] = []
         finished = threading.Event()
@@ -80,8 +113,9 @@ class ThreadSupervision:
             result.extend(call_executor(spec.executor, ctx, hooks))
             finished.set()
 
-        name = f"oxify-node-{task.node_id}"
+        name = f"oxify-node-{attempt.task.node_id}"
         threading.Thread(target=target, name=name, daemon=True).start()
+        limit = attempt.limit
         began = time.monotonic()
         renew_every = max(0.05, self.lease / 3)
         next_renew = began + renew_every
@@ -92,7 +126,7 @@ class ThreadSupervision:
                 return "timeout", None, None
             if now >= next_renew:
                 next_renew = now + renew_every
-                if not keepalive():
+                if not attempt.renew():
                     ctx.cancel_event.set()
                     return "fenced", None, None
         return "done", result[0], result[1]
@@ -117,74 +151,50 @@ class NodeRunner:
             return "stale"
         worker = f"{rt.options.worker_id}:{threading.get_ident()}"
         type_, data = node_started(workflow, node_id, attempt)
-        started_event = NewEvent(type_, data, time.time())
+        now = time.time()
         claim = store.claim(
-            eid, node_id, attempt, worker, rt.options.lease, started_event, workflow.metadata.id
+            eid,
+            node_id,
+            attempt,
+            worker,
+            rt.options.lease,
+            NewEvent(type_, data, now),
+            workflow.metadata.id,
         )
         if claim.status != "ok":
             return claim.status
         if claim.event is not None:
             rt.events.published(eid, [claim.event])
-        started = time.time()
-        limit = node_timeout(workflow, node_id, claim.config.get("node_timeout"))
+        limit = node_timeout(workflow, node_id, claim.node_timeout)
+        held = Claimed(self, task, workflow, worker, now, limit)
         deadline = None if limit is None else time.monotonic() + limit
         ctx = node_context(store, eid, prepared, node_id, attempt, claim.inputs, deadline=deadline)
-        failure: NodeFailure | None
-        value: Any = None
-        routes: tuple[str, ...] | None = None
-
-        def report(failure: NodeFailure) -> bool:
-            outcome = Outcome(
-                node_id,
-                attempt,
-                False,
-                error=failure.message,
-                retryable=failure.retryable,
-                timed_out=failure.timed_out,
-                started_at=started,
-                finished_at=time.time(),
-            )
-            return store.report(eid, outcome, worker)
-
-        def on_timeout() -> None:
-            assert limit is not None
-            if report(timeout_failure(workflow, node_id, limit)):
-                rt.driver.drive(eid)
-
         try:
             spec = rt.registry.resolve(ctx.node)
         except Exception as e:  # this worker lacks the executor: a clear, final failure
-            failure = failure_of(e)
+            accepted = held.fail(failure_of(e))
         else:
-            watched, output, error = self.supervision.run(
-                task,
-                spec,
-                ctx,
-                rt.hooks,
-                limit,
-                lambda: store.renew(eid, node_id, attempt, worker, rt.options.lease),
-                on_timeout,
-            )
+            watched, output, error = self.supervision.run(held, spec, ctx, rt.hooks)
             if watched == "fenced":
                 return "fenced"
             if watched == "timeout":
-                assert limit is not None
-                failure = timeout_failure(workflow, node_id, limit)
+                accepted = held.fail(held.timeout_failure())
             else:
                 value, routes, failure = settle(output, error)
-        if failure is None:
-            outcome = Outcome(
-                node_id,
-                attempt,
-                True,
-                value,
-                routes=list(routes) if routes is not None else None,
-                started_at=started,
-                finished_at=time.time(),
-            )
-            accepted = store.report(eid, outcome, worker)
-        else:
-            accepted = report(failure)
+                if failure is not None:
+                    accepted = held.fail(failure)
+                else:
+                    accepted = held.report(
+                        Outcome(
+                            node_id,
+                            attempt,
+                            True,
+                            value,
+                            routes=list(routes) if routes is not None else None,
+                            started_at=now,
+                            finished_at=time.time(),
+                        )
+                    )
         if accepted and (task.notify if notify is None else notify):
             rt.driver.drive(eid)
         return "done" if accepted else "stale"

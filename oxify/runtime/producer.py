@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from oxify.engine.describe import workflow_started
 from oxify.engine.jsonvalues import json_inputs
-from oxify.engine.options import ExecutionConfig, make_machine
+from oxify.engine.machine import make_machine
+from oxify.engine.options import ExecutionConfig
 from oxify.engine.results import ExecutionResult, build_result
 from oxify.engine.state import ExecutionRecord, ExecutionState, ParentLink
 from oxify.engine.waits import ChildEntry
@@ -62,7 +63,7 @@ class Producer:
     ) -> None:
         """Create and start a child execution of a composite node (paused if its parent
         is paused)."""
-        cfg = ExecutionConfig(**parent.config).for_child()
+        cfg = parent.config.for_child()
         record = self._record(definition, json_inputs(inputs), cfg, child.id)
         record.parent = ParentLink(parent.execution_id, node_id, attempt, child.id, child.label)
         record.depth = parent.depth + 1
@@ -80,7 +81,7 @@ class Producer:
         machine = make_machine(definition.workflow, prepared.plan, cfg, routers=prepared.routers)
         record = machine.new_record(execution_id, inputs)
         record.workflow_hash = definition.hash
-        record.config = cfg.model_dump()
+        record.config = cfg
         return record
 
     def _create(
@@ -105,7 +106,7 @@ class Producer:
     ) -> NewExecution:
         """An execution to create: its deadline follows its ``timeout``, from now."""
         created_at = self.rt.store.now()
-        timeout = record.config.get("timeout")
+        timeout = record.config.timeout
         return NewExecution(
             definition,
             record,

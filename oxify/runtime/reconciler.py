@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from oxify.engine.machine import Action
 from oxify.engine.state import ExecutionState, NodeState
 from oxify.engine.waits import ChildEntry
-from oxify.nodes.kinds import Placement, placement
 from oxify.runtime import composites
 
 if TYPE_CHECKING:
@@ -79,7 +78,7 @@ class Reconciler:
         eid = st.execution_id
         claims = store.claims(eid)
         dispatched = store.dispatched(eid)
-        nodes = st.workflow.nodes_by_id
+        here = self.rt.driver.here(st.prepared)
         paused = record.state is ExecutionState.PAUSED
         actions: list[Action] = []
         for node_id, rec in record.nodes.items():
@@ -91,7 +90,7 @@ class Reconciler:
                     log.warning("execution %s: worker %s lost node %s", eid, claim.worker, node_id)
                     actions += st.machine.node_lost(record, node_id, rec.attempts, now)
                 continue
-            if placement(nodes[node_id]) is not Placement.POOL:
+            if node_id in here:
                 continue  # never sent to a worker: the step that finds it due runs it
             sent = dispatched.get(node_id)
             if (

@@ -57,6 +57,10 @@ class RuntimeOptions:
     keep_final_checkpoint: bool = False
     """Always checkpoint the end of a top-level execution, silently (embedded mode: the
     store is this process's memory; resume and replay read the checkpoint store)."""
+    inline_executors: bool = False
+    """The driver runs pool nodes whose executor this process registered ``inline``
+    itself, in its step, as it runs IfElse (embedded mode: the driver has every executor;
+    never in distributed mode, where the driver must not need a pool's executors)."""
 
 
 class Runtime:

@@ -26,7 +26,7 @@ ClaimStatus = Literal["ok", "stale", "busy"]
 live worker holds it."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutputRef:
     """A large output stored already, by the hash of its JSON (a worker's report put it
     there): a commit records the reference instead of storing the value again."""
@@ -34,7 +34,7 @@ class OutputRef:
     digest: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event as a role emits it; the store numbers it (``seq``) and returns it as an
     :class:`~oxify.events.Event`."""
@@ -53,7 +53,7 @@ class NewEvent:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What one attempt of one node produced, as a worker reports it."""
 
@@ -78,7 +78,7 @@ class Outcome:
         return cls(**json.loads(text))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChildOutcome:
     """How a child execution ended, recorded once on its parent for the waiting node."""
 
@@ -98,14 +98,14 @@ class ChildOutcome:
         return cls(**json.loads(text))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claim:
     attempt: int
     worker: str
     lease_until: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Dispatched:
     """The attempt of a node the driver sent (or holds), and when it may run."""
 
@@ -113,7 +113,7 @@ class Dispatched:
     due: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewExecution:
     """An execution to create: its pinned definition, its first record (``pending``, with
     its options in ``record.config``), the events announcing it, and the outputs it starts
@@ -135,7 +135,7 @@ class NewExecution:
         return self.record.parent.execution_id if self.record.parent is not None else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckpointRequest:
     """Take a checkpoint in the same atomic commit: the committed record and a reference to
     every stored output; the newest ``keep`` are kept. ``announce``: append the
@@ -158,7 +158,7 @@ class CheckpointRequest:
         return NewEvent("checkpoint.created", data, self.created_at)
 
 
-@dataclass
+@dataclass(slots=True)
 class Commit:
     """Everything one step changes, applied atomically if the record is still at the
     expected version: the record (a store writes the nodes the step touched), outputs of
@@ -187,7 +187,7 @@ class Commit:
         return self.record.state.terminal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """An execution as loaded: its version, its record (a private copy), its flags, the
     store's clock, and what happened since the last step (outcomes, child results)."""
@@ -208,18 +208,19 @@ class Snapshot:
     """Child executions that ended and whose results are not yet applied."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClaimResult:
     """A claim's status and, when it is ``ok``, what the worker needs to run the node and
     the ``node.started`` event as stored."""
 
     status: ClaimStatus
     inputs: Mapping[str, Any] = field(default_factory=dict)
-    config: Mapping[str, Any] = field(default_factory=dict)
+    node_timeout: float | None = None
+    """The execution's default per-attempt time limit (``ExecutionConfig.node_timeout``)."""
     event: Event | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExecutionSummary:
     """One line of :meth:`StateStore.recent`."""
 
@@ -276,7 +277,7 @@ class StateStore(Protocol):
     ) -> ClaimResult:
         """Take attempt ``attempt`` of a node for ``worker`` for ``lease`` seconds; on ``ok``
         the ``node.started`` event (of workflow ``workflow_id``) is appended and the inputs
-        and options come back."""
+        and the default time limit come back."""
         ...
 
     def renew(

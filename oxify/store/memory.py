@@ -22,7 +22,7 @@ import heapq
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from oxify.engine.state import ExecutionRecord, ExecutionState, NodeRecord, NodeTable
@@ -53,7 +53,7 @@ from oxify.store.checkpoints import (
 )
 
 _TERMINAL = frozenset({"completed", "failed", "cancelled"})
-_LIVE = frozenset({"running", "paused"})
+_LIVE = frozenset({ExecutionState.RUNNING, ExecutionState.PAUSED})
 
 
 def _cursor(number: int) -> str:
@@ -119,7 +119,8 @@ class MemoryStore:
     ) -> None:
         self.checkpoint_store: CheckpointStore = checkpoints or MemoryCheckpointStore()
         self.keep_finished = keep_finished
-        self._cond = threading.Condition(threading.RLock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._executions: dict[str, _Execution] = {}
         self._created: dict[str, float] = {}
         """The ``oxify:executions`` index: execution id → creation time."""
@@ -135,6 +136,8 @@ class MemoryStore:
         """Dirty marks: execution id → expiry."""
         self._readers = 0
         """Threads blocked in :meth:`events` (only then is a wake-up needed)."""
+        self._documents: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+        """Definition hash → its plain data (workflow, library), for the checkpoint store."""
 
     def now(self) -> float:
         return time.time()
@@ -192,7 +195,7 @@ class MemoryStore:
         eid = new.execution_id
         record = new.record
         owned = _owning(record, {n: record.nodes[n].copy() for n in record.nodes})
-        with self._cond:
+        with self._lock:
             self._sweep()
             if idempotency_key is not None:
                 existing = self._idem.get(idempotency_key)
@@ -218,19 +221,19 @@ class MemoryStore:
             self._created[eid] = ex.created_at
             self._active[eid] = ex.created_at
         if record.parent is None:
-            self.checkpoint_store.save_execution(_saved(ex))
+            self.checkpoint_store.save_execution(_saved(ex, self._documents))
         return eid, True
 
     def exists(self, execution_id: str) -> bool:
-        with self._cond:
+        with self._lock:
             return self._get(execution_id) is not None
 
     def definition(self, execution_id: str) -> Definition:
-        with self._cond:
+        with self._lock:
             return self._expected(execution_id).definition
 
     def load(self, execution_id: str) -> Snapshot:
-        with self._cond:
+        with self._lock:
             ex = self._expected(execution_id)
             return Snapshot(
                 version=ex.version,
@@ -250,7 +253,7 @@ class MemoryStore:
     ) -> list[Event] | None:
         """As :meth:`StateStore.commit`; ``ttl`` may be fractional here (Redis: seconds)."""
         saved: SavedExecution | None = None
-        with self._cond:
+        with self._lock:
             ex = self._get(execution_id)
             if ex is None:
                 return None
@@ -277,7 +280,7 @@ class MemoryStore:
                 ex.deadline = commit.deadline
             if commit.definition is not None:
                 ex.definition = commit.definition
-                saved = _saved(ex) if ex.record.parent is None else None
+                saved = _saved(ex, self._documents) if ex.record.parent is None else None
             for node_id, value in commit.outputs.items():
                 ex.outputs[node_id] = ex.outputs[node_id] if isinstance(value, OutputRef) else value
             for node_id, attempt in commit.consumed:
@@ -342,7 +345,7 @@ class MemoryStore:
         checkpoint store (another process ran it): at its newest checkpoint, ended — one
         whose process died while it ran ends ``failed`` (interrupted). Nothing if it is
         known; :class:`ExecutionError` if the checkpoint store has no checkpoint of it."""
-        with self._cond:
+        with self._lock:
             if self._get(execution_id) is not None:
                 return
         saved = self.checkpoint_store.execution(execution_id)
@@ -365,14 +368,14 @@ class MemoryStore:
             name=definition.workflow.name,
             outputs=self.checkpoint_store.outputs(newest),
         )
-        with self._cond:
+        with self._lock:
             if self._get(execution_id) is None:
                 self._executions[execution_id] = ex
                 self._created[execution_id] = ex.created_at
                 self._finish(execution_id, ex, None)
 
     def child_finished(self, execution_id: str, outcome: ChildOutcome) -> bool:
-        with self._cond:
+        with self._lock:
             ex = self._get(execution_id)
             if ex is None or ex.state in _TERMINAL or outcome.child in ex.children:
                 return False
@@ -393,9 +396,9 @@ class MemoryStore:
         event: NewEvent,
         workflow_id: str,
     ) -> ClaimResult:
-        with self._cond:
+        with self._lock:
             ex = self._get(execution_id)
-            if ex is None or ex.state != "running" or ex.cancel is not None:
+            if ex is None or ex.record.state is not ExecutionState.RUNNING or ex.cancel is not None:
                 return ClaimResult("stale")
             d = ex.attempts.get(node_id)
             if d is None or d.attempt != attempt or ex.settled.get(node_id) == attempt:
@@ -412,16 +415,16 @@ class MemoryStore:
                 and held.lease_until > now
             ):
                 return ClaimResult("busy")
-            ex.claims[node_id] = Claim(attempt, worker, float(f"{now + lease:.6f}"))
+            ex.claims[node_id] = Claim(attempt, worker, round(now + lease, 6))
             (started,) = self._append(execution_id, ex, [event])
-            return ClaimResult("ok", ex.record.inputs, ex.record.config, started)
+            return ClaimResult("ok", ex.record.inputs, ex.record.config.node_timeout, started)
 
     def renew(
         self, execution_id: str, node_id: str, attempt: int, worker: str, lease: float
     ) -> bool:
-        with self._cond:
+        with self._lock:
             ex = self._get(execution_id)
-            if ex is None or ex.state not in _LIVE or ex.cancel is not None:
+            if ex is None or ex.record.state not in _LIVE or ex.cancel is not None:
                 return False
             sent = ex.attempts.get(node_id)
             if sent is None or sent.attempt != attempt or ex.settled.get(node_id) == attempt:
@@ -429,11 +432,11 @@ class MemoryStore:
             held = ex.claims.get(node_id)
             if held is None or held.attempt != attempt or held.worker != worker:
                 return False
-            ex.claims[node_id] = Claim(attempt, worker, float(f"{time.time() + lease:.6f}"))
+            ex.claims[node_id] = Claim(attempt, worker, round(time.time() + lease, 6))
             return True
 
     def report(self, execution_id: str, outcome: Outcome, worker: str) -> bool:
-        with self._cond:
+        with self._lock:
             try:
                 return self._report(execution_id, outcome, worker)
             finally:
@@ -442,7 +445,7 @@ class MemoryStore:
 
     def _report(self, execution_id: str, outcome: Outcome, worker: str) -> bool:
         ex = self._get(execution_id)
-        if ex is None or ex.state not in _LIVE:
+        if ex is None or ex.record.state not in _LIVE:
             return False
         node_id, attempt = outcome.node_id, outcome.attempt
         d = ex.attempts.get(node_id)
@@ -459,36 +462,36 @@ class MemoryStore:
         return True
 
     def status(self, execution_id: str) -> tuple[str | None, str | None]:
-        with self._cond:
+        with self._lock:
             ex = self._get(execution_id)
             return (None, None) if ex is None else (ex.state, ex.cancel)
 
     def outcomes(self, execution_id: str) -> list[Outcome]:
-        with self._cond:
+        with self._lock:
             ex = self._get(execution_id)
             return [] if ex is None else list(ex.outcomes.values())
 
     def claims(self, execution_id: str) -> dict[str, Claim]:
-        with self._cond:
+        with self._lock:
             ex = self._get(execution_id)
             return {} if ex is None else dict(ex.claims)
 
     def dispatched(self, execution_id: str) -> dict[str, Dispatched]:
-        with self._cond:
+        with self._lock:
             ex = self._get(execution_id)
             if ex is None:
                 return {}
             return {n: d for n, d in ex.attempts.items() if ex.settled.get(n) != d.attempt}
 
     def output(self, execution_id: str, node_id: str) -> Any:
-        with self._cond:
+        with self._lock:
             ex = self._get(execution_id)
             if ex is None or node_id not in ex.outputs:
                 raise KeyError(node_id)
             return ex.outputs[node_id]
 
     def outputs(self, execution_id: str) -> dict[str, Any]:
-        with self._cond:
+        with self._lock:
             ex = self._get(execution_id)
             return {} if ex is None else dict(ex.outputs)
 
@@ -502,7 +505,7 @@ class MemoryStore:
     ) -> list[Event]:
         """As Redis' XRANGE (no ``block``) or XREAD (``block``): ``"$"`` means the events
         appended after this call (without ``block`` there are none yet)."""
-        with self._cond:
+        with self._lock:
             if after == "$":
                 ex = self._get(execution_id)
                 start = len(ex.events) if ex is not None else 0
@@ -526,7 +529,7 @@ class MemoryStore:
                     self._readers -= 1
 
     def _flag(self, execution_id: str, name: str, reason: str) -> bool:
-        with self._cond:
+        with self._lock:
             ex = self._expected(execution_id)
             if getattr(ex, name) is not None:
                 return False
@@ -540,7 +543,7 @@ class MemoryStore:
         return self._flag(execution_id, "cancel", reason)
 
     def clear_pause(self, execution_id: str) -> bool:
-        with self._cond:
+        with self._lock:
             ex = self._get(execution_id)
             if ex is None or ex.pause is None:
                 return False
@@ -560,7 +563,7 @@ class MemoryStore:
         return expiry is not None and expiry > time.time()
 
     def begin_drive(self, execution_id: str, token: str, ttl: float) -> bool:
-        with self._cond:
+        with self._lock:
             if self._lock_holder(execution_id) is None:
                 self._drive[execution_id] = (token, time.time() + _ms(ttl))
                 self._dirty.pop(execution_id, None)
@@ -569,7 +572,7 @@ class MemoryStore:
             return False
 
     def finish_drive(self, execution_id: str, token: str, ttl: float) -> bool:
-        with self._cond:
+        with self._lock:
             if self._lock_holder(execution_id) != token:
                 return True
             if self._take_dirty(execution_id):
@@ -579,14 +582,14 @@ class MemoryStore:
             return True
 
     def abort_drive(self, execution_id: str, token: str) -> None:
-        with self._cond:
+        with self._lock:
             if self._lock_holder(execution_id) == token:
                 del self._drive[execution_id]
 
     def recent(
         self, state: str | None = None, limit: int = 100, include_children: bool = True
     ) -> list[ExecutionSummary]:
-        with self._cond:
+        with self._lock:
             order = sorted(self._created.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
             out: list[ExecutionSummary] = []
             for eid, _ in order:
@@ -610,29 +613,39 @@ class MemoryStore:
             return out
 
     def stalled(self, older_than: float) -> list[str]:
-        with self._cond:
+        with self._lock:
             order = sorted(self._active.items(), key=lambda kv: (kv[1], kv[0]))
             return [eid for eid, t in order if t <= older_than and self._get(eid) is not None]
 
     def forget_stalled(self, execution_id: str) -> None:
-        with self._cond:
+        with self._lock:
             self._active.pop(execution_id, None)
 
 
 def _owning(record: ExecutionRecord, nodes: dict[str, NodeRecord]) -> ExecutionRecord:
     """``record`` holding ``nodes`` itself (as the store keeps a record)."""
-    return ExecutionRecord(**{**record.__dict__, "nodes": NodeTable.of(nodes)})
+    return replace(record, nodes=NodeTable.of(nodes))
 
 
-def _saved(ex: _Execution) -> SavedExecution:
+def _saved(ex: _Execution, documents: OrderedDict[str, tuple[Any, Any]]) -> SavedExecution:
+    """What the checkpoint store keeps of a top-level execution (the definition's plain
+    data made once per definition: ``documents`` caches it by hash)."""
     definition = ex.definition
+    docs = documents.get(definition.hash)
+    if docs is None:
+        docs = documents[definition.hash] = (
+            workflow_to_data(definition.workflow),
+            definition.library_data(),
+        )
+        while len(documents) > 100:
+            documents.popitem(last=False)
     return SavedExecution(
         execution_id=ex.record.execution_id,
-        workflow=workflow_to_data(definition.workflow),
-        library=definition.library_data(),
+        workflow=docs[0],
+        library=docs[1],
         workflow_hash=definition.hash,
         inputs=ex.record.inputs,
-        config=ex.record.config,
+        config=ex.record.config.model_dump(),
         source=definition.source,
     )
 

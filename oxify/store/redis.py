@@ -205,7 +205,7 @@ class RedisStore:
             "" if new.deadline is None else repr(new.deadline),
             record.state.value,
             definition.workflow.name,
-            _dumps(record.config),
+            _dumps(record.config.model_dump()),
             _dumps(library) if library else "",
             new.parent_id or "",
             idempotency_key or "",
@@ -398,12 +398,8 @@ class RedisStore:
             event.data,
             reply[2],
         )
-        return ClaimResult(
-            "ok",
-            json.loads(inputs) if inputs else {},
-            json.loads(config) if config else {},
-            started,
-        )
+        limit = json.loads(config).get("node_timeout") if config else None
+        return ClaimResult("ok", json.loads(inputs) if inputs else {}, limit, started)
 
     def renew(
         self, execution_id: str, node_id: str, attempt: int, worker: str, lease: float

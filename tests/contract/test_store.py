@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from oxify.engine.options import ExecutionConfig
 from oxify.engine.state import (
     ExecutionRecord,
     ExecutionState,
@@ -55,7 +56,7 @@ PREFIX = "ct-"
 
 WORKFLOW_ID = "w"
 INPUTS: dict[str, Any] = {"x": 1}
-CONFIG: dict[str, Any] = {"node_timeout": 3}
+CONFIG = ExecutionConfig(node_timeout=3)
 STARTED = NewEvent("node.started", {}, 0.0)
 """The ``node.started`` event a worker's claim appends."""
 
@@ -143,7 +144,7 @@ def _record(
         nodes=NodeTable.of(dict(nodes or {})),
         level_remaining=fields.pop("level_remaining", []),
         state=ExecutionState(state),
-        config=dict(CONFIG),
+        config=CONFIG,
         **fields,
     )
 
@@ -298,7 +299,7 @@ def test_a_snapshot_is_a_private_copy_never_shared_with_the_caller(store: Store)
     snap.record.nodes["a"].attempts = 9
     snap.record.nodes["a"].error = "mutated"
     snap.record.nodes["b"] = NodeRecord(NodeState.SUCCEEDED)
-    snap.record.level_remaining[0] = 0
+    snap.record.level_done(0)  # (the level counters change through level_done only)
     snap.record.failed_nodes.append("a")
     assert snap.record.restart is not None
     snap.record.restart.append("a")
@@ -308,7 +309,7 @@ def test_a_snapshot_is_a_private_copy_never_shared_with_the_caller(store: Store)
     # nor do two snapshots share anything a step changes
     one, two = store.load(eid), store.load(eid)
     one.record.nodes["b"].pending = 0
-    one.record.level_remaining[1] = 0
+    one.record.level_done(1)
     assert two.record.nodes["b"].pending == 1 and two.record.level_remaining == [1, 1]
     if not isinstance(store, MemoryStore):
         # Redis hands out JSON copies of the inputs too (the memory store shares them,
@@ -424,7 +425,7 @@ def test_claim_wants_the_current_attempt_of_a_running_execution(store: Store) ->
     assert _claim(store, eid, "n", 1, "w1").status == "stale"  # never dispatched
     _dispatch(store, eid, "n", 1)
     claim = _claim(store, eid, "n", 1, "w1", event=NewEvent("node.started", {"k": 1}, 5.5))
-    assert claim.status == "ok" and claim.inputs == INPUTS and claim.config == CONFIG
+    assert claim.status == "ok" and claim.inputs == INPUTS and claim.node_timeout == 3
     assert claim.event is not None
     assert (claim.event.type, claim.event.seq, claim.event.data) == ("node.started", 0, {"k": 1})
     assert (claim.event.execution_id, claim.event.workflow_id) == (eid, WORKFLOW_ID)
