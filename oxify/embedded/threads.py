@@ -3,6 +3,12 @@
 - **Pool.** Threads that run jobs; a new one starts when none is idle, and one idle for
   :data:`IDLE_SECONDS` exits. Python cannot kill a thread: an attempt that times out is
   abandoned (told to stop through its context) and no longer counts.
+- **Fan-out on stall.** An attempt admitted while this process's threads are busy waits for
+  one of them (the next that finishes its work takes it) unless every busy thread has been
+  inside an executor for :data:`STALL_SECONDS`: then it gets a thread of its own at once.
+  Cheap executors thus run one after another on few threads (Python threads that contend
+  for the GIL and the store's lock cost more than they gain), while executors that block
+  (a model call, I/O) run side by side, up to the lane's limit, after that short delay.
 - **Lanes.** Each execution runs at most its ``max_concurrent_nodes`` attempts at once; the
   others wait in its lane, in order.
 - **Timers.** Delayed attempts (retries) and wake-ups (deadlines) fire from one timer
@@ -39,6 +45,9 @@ log = logging.getLogger("oxify")
 
 IDLE_SECONDS = 5.0
 """A pool thread idle this long exits."""
+STALL_SECONDS = 0.002
+"""A busy thread inside an executor this long counts as blocked: attempts that wait for a
+thread then get threads of their own."""
 
 Job = Callable[[], None]
 
@@ -85,17 +94,18 @@ class Timers:
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
-        self._heap: list[tuple[float, int, Job]] = []
+        self._heap: list[tuple[float, int, Job, bool]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._pending: set[int] = set()
         self._thread: threading.Thread | None = None
 
-    def at(self, delay: float, job: Job) -> int:
-        """Run ``job`` in ``delay`` seconds; returns a handle for :meth:`cancel`."""
+    def at(self, delay: float, job: Job, *, here: bool = False) -> int:
+        """Run ``job`` in ``delay`` seconds (``here``: on the timer thread itself, for short
+        jobs); returns a handle for :meth:`cancel`."""
         handle = next(self._seq)
         with self._cond:
-            heapq.heappush(self._heap, (time.monotonic() + delay, handle, job))
+            heapq.heappush(self._heap, (time.monotonic() + delay, handle, job, here))
             self._pending.add(handle)
             self._cond.notify()
             if self._thread is None:
@@ -112,7 +122,7 @@ class Timers:
             with self._cond:
                 while not self._heap:
                     self._cond.wait()
-                due, handle, job = self._heap[0]
+                due, handle, job, here = self._heap[0]
                 left = due - time.monotonic()
                 if left > 0:
                     self._cond.wait(left)
@@ -121,7 +131,13 @@ class Timers:
                 if handle not in self._pending:  # cancelled
                     continue
                 self._pending.discard(handle)
-            self._pool.run(job)
+            if not here:
+                self._pool.run(job)
+                continue
+            try:
+                job()
+            except BaseException:
+                log.exception("embedded timer job failed")
 
 
 @dataclass(slots=True)
@@ -141,6 +157,8 @@ class _Attempt:
     ctx: NodeContext | None = None
     released: bool = False
     cancelled: bool = False
+    began: float | None = None
+    """When its executor was called (monotonic), while it runs."""
 
 
 class ThreadDispatcher:
@@ -154,6 +172,12 @@ class ThreadDispatcher:
         self._lanes: dict[str, _Lane] = {}
         self._attempts: dict[tuple[str, str, int], _Attempt] = {}
         self._revoked: set[tuple[str, str, int]] = set()
+        self._busy = 0
+        """Pool jobs running now."""
+        self._ready: deque[NodeTask] = deque()
+        """Admitted attempts (their lane slot taken) waiting for a busy thread."""
+        self._watching = False
+        """A stall check is scheduled."""
         self._local = threading.local()
         self._inline_flags: dict[str, dict[str, bool]] = {}
         """Definition hash → node → whether its executor is registered ``inline``."""
@@ -185,13 +209,21 @@ class ThreadDispatcher:
         def job() -> None:
             local = self._local
             local.in_job, local.next = True, None
+            with self._lock:
+                self._busy += 1
             try:
                 work()
             finally:
                 try:
-                    while (task := local.next) is not None:
-                        local.next = None
-                        self._run(task, counted=True)
+                    while True:
+                        while (task := local.next) is not None:
+                            local.next = None
+                            self._run(task, counted=True)
+                        with self._lock:
+                            if not self._ready:
+                                self._busy -= 1
+                                break
+                            local.next = self._ready.popleft()
                 finally:
                     local.in_job = False
 
@@ -199,11 +231,45 @@ class ThreadDispatcher:
 
     def _launch(self, task: NodeTask) -> None:
         """Run an admitted attempt (its lane slot taken): next on this pool thread when it
-        has nothing else to do, else on another thread."""
+        has nothing else to do; else on the next busy thread that finishes its work; on a
+        thread of its own when no thread is busy or all are blocked (see
+        :data:`STALL_SECONDS`)."""
         local = self._local
         if getattr(local, "in_job", False) and getattr(local, "next", None) is None:
             local.next = task
-        else:
+            return
+        with self._lock:
+            wait = self._busy > 0
+            if wait:
+                self._ready.append(task)
+                watch, self._watching = not self._watching, True
+        if not wait:
+            self.pool.run(self._job(functools.partial(self._run, task, counted=True)))
+        elif watch:
+            self.timers.at(STALL_SECONDS, self._check_stall, here=True)
+
+    def _check_stall(self) -> None:
+        """On the timer thread: give the waiting attempts threads of their own when every
+        busy thread is blocked in an executor; else look again later."""
+        now = time.monotonic()
+        with self._lock:
+            if not self._ready:
+                self._watching = False
+                return
+            blocked = sum(
+                1
+                for a in self._attempts.values()
+                if a.began is not None and now - a.began >= STALL_SECONDS
+            )
+            stalled = blocked >= self._busy
+            if stalled:
+                tasks = list(self._ready)
+                self._ready.clear()
+                self._watching = False
+        if not stalled:
+            self.timers.at(STALL_SECONDS, self._check_stall, here=True)
+            return
+        for task in tasks:
             self.pool.run(self._job(functools.partial(self._run, task, counted=True)))
 
     def revoke(self, execution_id: str, attempts: Sequence[tuple[str, int]]) -> None:
@@ -321,6 +387,21 @@ class ThreadDispatcher:
             mine.ctx = ctx
             if mine.cancelled:
                 ctx.cancel_event.set()
+            mine.began = time.monotonic()
+        try:
+            return self._supervise(attempt, spec, ctx, hooks, mine)
+        finally:
+            if mine is not None:
+                mine.began = None
+
+    def _supervise(
+        self,
+        attempt: Claimed,
+        spec: ExecutorSpec,
+        ctx: NodeContext,
+        hooks: Hooks,
+        mine: _Attempt | None,
+    ) -> tuple[Watched, Any, BaseException | None]:
         if attempt.limit is None:
             output, error = call_executor(spec.executor, ctx, hooks)
             return "done", output, error
