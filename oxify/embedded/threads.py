@@ -9,6 +9,10 @@
   Cheap executors thus run one after another on few threads (Python threads that contend
   for the GIL and the store's lock cost more than they gain), while executors that block
   (a model call, I/O) run side by side, up to the lane's limit, after that short delay.
+- **Batched drives.** A thread that reported an outcome and has another attempt to run
+  next defers the drive (the step that consumes outcomes and sends what follows) for up to
+  :data:`DRIVE_DELAY`: one step then consumes the outcomes of many cheap attempts. A
+  deferred drive never waits for a blocked executor: it is taken like a waiting attempt.
 - **Lanes.** Each execution runs at most its ``max_concurrent_nodes`` attempts at once; the
   others wait in its lane, in order.
 - **Timers.** Delayed attempts (retries) and wake-ups (deadlines) fire from one timer
@@ -46,8 +50,11 @@ log = logging.getLogger("oxify")
 IDLE_SECONDS = 5.0
 """A pool thread idle this long exits."""
 STALL_SECONDS = 0.002
-"""A busy thread inside an executor this long counts as blocked: attempts that wait for a
-thread then get threads of their own."""
+"""A busy thread inside an executor this long counts as blocked: attempts and drives that
+wait for a thread then get threads of their own."""
+DRIVE_DELAY = 0.001
+"""A thread with more attempts to run drives the executions it reported to after at most
+this long, once for all the outcomes reported meanwhile."""
 
 Job = Callable[[], None]
 
@@ -176,6 +183,10 @@ class ThreadDispatcher:
         """Pool jobs running now."""
         self._ready: deque[NodeTask] = deque()
         """Admitted attempts (their lane slot taken) waiting for a busy thread."""
+        self._drives: dict[str, None] = {}
+        """Executions with outcomes reported and a drive deferred, in order."""
+        self._drives_since = 0.0
+        """When the oldest deferred drive was deferred (monotonic)."""
         self._watching = False
         """A stall check is scheduled."""
         self._local = threading.local()
@@ -219,15 +230,31 @@ class ThreadDispatcher:
                         while (task := local.next) is not None:
                             local.next = None
                             self._run(task, counted=True)
-                        with self._lock:
-                            if not self._ready:
-                                self._busy -= 1
-                                break
-                            local.next = self._ready.popleft()
+                            if (
+                                self._drives
+                                and time.monotonic() - self._drives_since >= DRIVE_DELAY
+                            ):
+                                self._drive_deferred()
+                        # waiting attempts first: their outcomes join the deferred drives
+                        if (task := self._take_ready()) is None and self._drive_deferred():
+                            continue  # the drives may have left attempts for this thread
+                        if task is None and (task := self._take_ready(last=True)) is None:
+                            break
+                        local.next = task
                 finally:
                     local.in_job = False
 
         return job
+
+    def _take_ready(self, *, last: bool = False) -> NodeTask | None:
+        """A waiting attempt for this thread; with ``last``, none means the thread's job
+        ends (it no longer counts as busy)."""
+        with self._lock:
+            if self._ready:
+                return self._ready.popleft()
+            if last:
+                self._busy -= 1
+            return None
 
     def _launch(self, task: NodeTask) -> None:
         """Run an admitted attempt (its lane slot taken): next on this pool thread when it
@@ -249,11 +276,11 @@ class ThreadDispatcher:
             self.timers.at(STALL_SECONDS, self._check_stall, here=True)
 
     def _check_stall(self) -> None:
-        """On the timer thread: give the waiting attempts threads of their own when every
-        busy thread is blocked in an executor; else look again later."""
+        """On the timer thread: give the waiting attempts and drives threads of their own
+        when every busy thread is blocked in an executor; else look again later."""
         now = time.monotonic()
         with self._lock:
-            if not self._ready:
+            if not self._ready and not self._drives:
                 self._watching = False
                 return
             blocked = sum(
@@ -264,13 +291,42 @@ class ThreadDispatcher:
             stalled = blocked >= self._busy
             if stalled:
                 tasks = list(self._ready)
+                drives = list(self._drives)
                 self._ready.clear()
+                self._drives.clear()
                 self._watching = False
         if not stalled:
             self.timers.at(STALL_SECONDS, self._check_stall, here=True)
             return
+        for execution_id in drives:
+            self.pool.run(self._job(functools.partial(self.rt.driver.drive, execution_id)))
         for task in tasks:
             self.pool.run(self._job(functools.partial(self._run, task, counted=True)))
+
+    def _drive_after(self, execution_id: str) -> None:
+        """An outcome was reported: drive now, or later when this thread has another
+        attempt to run next (see :data:`DRIVE_DELAY`)."""
+        with self._lock:
+            lane = self._lanes.get(execution_id)
+            defer = (lane is not None and bool(lane.waiting)) or bool(self._ready)
+            if defer:
+                if not self._drives:
+                    self._drives_since = time.monotonic()
+                self._drives[execution_id] = None
+                watch, self._watching = not self._watching, True
+        if not defer:
+            self.rt.driver.drive(execution_id)
+        elif watch:
+            self.timers.at(STALL_SECONDS, self._check_stall, here=True)
+
+    def _drive_deferred(self) -> bool:
+        """Run the deferred drives; whether there were any."""
+        with self._lock:
+            drives = list(self._drives)
+            self._drives.clear()
+        for execution_id in drives:
+            self.rt.driver.drive(execution_id)
+        return bool(drives)
 
     def revoke(self, execution_id: str, attempts: Sequence[tuple[str, int]]) -> None:
         with self._lock:
@@ -287,6 +343,7 @@ class ThreadDispatcher:
         """The execution ended: drop its lane and revocations."""
         with self._lock:
             self._lanes.pop(execution_id, None)
+            self._drives.pop(execution_id, None)
             self._revoked = {k for k in self._revoked if k[0] != execution_id}
 
     # -- lanes ------------------------------------------------------------------------------
@@ -352,7 +409,9 @@ class ThreadDispatcher:
         try:
             if not revoked:
                 self._local.attempt = attempt
-                self.rt.runner.run(task, notify=True)  # no chords here: every attempt drives
+                # no chords here: every accepted outcome drives (an inline one at once)
+                if self.rt.runner.run(task, notify=not counted) == "done" and counted:
+                    self._drive_after(task.execution_id)
         finally:
             self._local.attempt = outer
             with self._lock:

@@ -64,3 +64,36 @@ def test_a_blocked_executor_does_not_hold_up_the_others():
     assert finished_first == sorted(quick_ids)
     assert result.state is ExecutionState.COMPLETED, result.error
     assert result.node("slow").output == "slow"
+
+
+def test_a_deferred_drive_does_not_wait_for_a_blocked_executor():
+    """``quick`` finishes while ``slow`` (sent after it, so run next on the same thread)
+    blocks until ``after``, the successor of ``quick``, runs: the drive that sends
+    ``after`` must not wait behind ``slow``."""
+    release = threading.Event()
+
+    def slow(ctx: NodeContext) -> str:
+        assert release.wait(10), "the successor of quick never ran"
+        return "slow"
+
+    def after(ctx: NodeContext) -> str:
+        release.set()
+        return "after"
+
+    registry = NodeRegistry.default(load_entry_points=False)
+    registry.register_custom("t.slow", slow)
+    registry.register_custom("t.quick", lambda ctx: "quick")
+    registry.register_custom("t.after", after)
+    nodes = {
+        "start": START,
+        "quick": custom("t.quick"),
+        "slow": custom("t.slow"),
+        "after": custom("t.after"),
+        "end": END,
+    }
+    wf = build(nodes, "start>quick, start>slow, quick>after, after>end, slow>end")
+    for _ in range(5):
+        release.clear()
+        result = Engine(registry=registry).run(wf, mode="dataflow", max_concurrent_nodes=4)
+        assert result.state is ExecutionState.COMPLETED, result.error
+        assert result.node("slow").output == "slow"
