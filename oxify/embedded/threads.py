@@ -11,7 +11,8 @@
   (a model call, I/O) run side by side, up to the lane's limit, after that short delay.
 - **Batched drives.** A thread that reported an outcome and has another attempt to run
   next defers the drive (the step that consumes outcomes and sends what follows) for up to
-  :data:`DRIVE_DELAY`: one step then consumes the outcomes of many cheap attempts. A
+  :data:`DRIVE_DELAY`: one step then consumes the outcomes of many cheap attempts. The
+  drives a pool thread asks for (new children, a parent's wake-up) wait the same way. A
   deferred drive never waits for a blocked executor: it is taken like a waiting attempt.
 - **Lanes.** Each execution runs at most its ``max_concurrent_nodes`` attempts at once; the
   others wait in its lane, in order.
@@ -207,6 +208,12 @@ class ThreadDispatcher:
                 self._admit(task)
 
     def start(self, execution_id: str, delay: float = 0.0) -> None:
+        """Drive later (``delay``), or soon: on this pool thread once it has run what it has
+        (a deferred drive, as after an outcome: many new children are then driven one after
+        another, not on as many contending threads), else on a thread of its own."""
+        if delay <= 0 and getattr(self._local, "in_job", False):
+            self._defer_drive(execution_id)
+            return
         job = self._job(functools.partial(self.rt.driver.drive, execution_id))
         if delay > 0:
             self.timers.at(delay, job)
@@ -306,17 +313,21 @@ class ThreadDispatcher:
     def _drive_after(self, execution_id: str) -> None:
         """An outcome was reported: drive now, or later when this thread has another
         attempt to run next (see :data:`DRIVE_DELAY`)."""
-        with self._lock:
-            lane = self._lanes.get(execution_id)
-            defer = (lane is not None and bool(lane.waiting)) or bool(self._ready)
-            if defer:
-                if not self._drives:
-                    self._drives_since = time.monotonic()
-                self._drives[execution_id] = None
-                watch, self._watching = not self._watching, True
-        if not defer:
+        lane = self._lanes.get(execution_id)
+        if (lane is not None and lane.waiting) or self._ready:  # a racy peek is enough
+            self._defer_drive(execution_id)
+        else:
             self.rt.driver.drive(execution_id)
-        elif watch:
+
+    def _defer_drive(self, execution_id: str) -> None:
+        """Drive later on this pool thread (which flushes its deferred drives before it
+        ends its job), or on another when this one blocks."""
+        with self._lock:
+            if not self._drives:
+                self._drives_since = time.monotonic()
+            self._drives[execution_id] = None
+            watch, self._watching = not self._watching, True
+        if watch:
             self.timers.at(STALL_SECONDS, self._check_stall, here=True)
 
     def _drive_deferred(self) -> bool:

@@ -97,3 +97,37 @@ def test_a_deferred_drive_does_not_wait_for_a_blocked_executor():
         result = Engine(registry=registry).run(wf, mode="dataflow", max_concurrent_nodes=4)
         assert result.state is ExecutionState.COMPLETED, result.error
         assert result.node("slow").output == "slow"
+
+
+def test_children_with_blocking_bodies_run_side_by_side():
+    """A parallel ForEach over four items whose body waits for all four bodies: the
+    children, started by one step, must not be driven one after another."""
+    barrier = threading.Barrier(4, timeout=10)
+    registry = NodeRegistry.default(load_entry_points=False)
+    registry.register_custom("t.meet", lambda ctx: barrier.wait())
+    body = {
+        "metadata": {"name": "body"},
+        "nodes": [
+            {"id": "s", "kind": START},
+            {"id": "w", "kind": custom("t.meet")},
+            {"id": "e", "kind": {"type": "End", "config": {"outputs": {"i": "{{item}}"}}}},
+        ],
+        "edges": [{"from": "s", "to": "w"}, {"from": "w", "to": "e"}],
+    }
+    loop = {
+        "type": "Loop",
+        "config": {
+            "max_iterations": 4,
+            "loop_type": {
+                "variant": "ForEach",
+                "collection_path": "items",
+                "item_variable": "item",
+                "parallel": True,
+                "body": body,
+            },
+        },
+    }
+    wf = build({"start": START, "loop": loop, "end": END}, "start>loop, loop>end")
+    result = Engine(registry=registry).run(wf, {"items": [1, 2, 3, 4]})
+    assert result.state is ExecutionState.COMPLETED, result.error
+    assert [r["i"] for r in result.node("loop").output["results"]] == [1, 2, 3, 4]
